@@ -1,0 +1,37 @@
+/* The tally command line: one binary, one subcommand per file. Each command
+ * returns a process exit code (see EXIT_* below). */
+#ifndef TALLY_CLI_CLI_H
+#define TALLY_CLI_CLI_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* Exit codes that scripts can rely on. */
+enum {
+    EXIT_OK = 0,
+    EXIT_FAIL = 1,     /* the operation failed (node refused, runtime error) */
+    EXIT_USAGE = 2,    /* bad arguments */
+    EXIT_UNREACH = 3,  /* the node could not be reached */
+    EXIT_NOTFOUND = 4, /* the block / transaction / account does not exist */
+};
+
+int cmd_chain(int argc, char **argv);
+int cmd_node(int argc, char **argv);
+int cmd_account(int argc, char **argv);
+int cmd_send(int argc, char **argv);
+int cmd_balance(int argc, char **argv);
+int cmd_block(int argc, char **argv);
+int cmd_tx(int argc, char **argv);
+int cmd_pool(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* Option parsing helper: if argv[*i] is `name` take argv[*i+1] (or the part
+ * after `name=`), advance *i and return the value; NULL otherwise. Exits
+ * with EXIT_USAGE when the value is missing. */
+const char *cli_opt(int argc, char **argv, int *i, const char *name);
+/* Is argv[i] "-h" or "--help"? */
+int cli_is_help(const char *arg);
+/* Default RPC URL: $TALLY_RPC or http://127.0.0.1:8545 */
+const char *cli_default_rpc(void);
+
+#endif

@@ -1,0 +1,53 @@
+/* Node configuration (config.ini, INI like FISCO BCOS) and genesis.json. */
+#ifndef TALLY_NODE_CONFIG_H
+#define TALLY_NODE_CONFIG_H
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "chain/genesis.h"
+#include "util/err.h"
+
+#define NODE_PATH_MAX 1024
+#define GENESIS_FILE_MAX (16u * 1024 * 1024)
+
+struct node_cfg {
+    char dir[NODE_PATH_MAX];          /* the node directory (config.ini lives here) */
+    char name[64];                    /* [node] name */
+    char data_dir[NODE_PATH_MAX];     /* [node] data_dir, relative to dir */
+    char key_path[NODE_PATH_MAX];     /* [node] key: Ed25519 PEM private key */
+    char genesis_path[NODE_PATH_MAX]; /* [chain] genesis */
+    char rpc_host[64];                /* [rpc] host */
+    int rpc_port;                     /* [rpc] port */
+    size_t rpc_max_body;              /* [rpc] max_body bytes */
+    size_t rpc_max_batch;             /* [rpc] max_batch calls */
+    size_t rpc_max_conns;             /* [rpc] max_conns */
+    char static_dir[NODE_PATH_MAX];   /* [rpc] static_dir (explorer), "" = none */
+    size_t pool_capacity;             /* [pool] capacity */
+    size_t pool_max_per_sender;       /* [pool] max_per_sender */
+    size_t min_block_txs;             /* [builder] min_block_txs (the teaching ledger's -k) */
+    size_t max_block_txs;             /* [builder] max_block_txs */
+    uint64_t block_interval_ms;       /* [builder] block_interval_ms */
+    uint64_t lmdb_map_size;           /* [storage] map_size bytes */
+    int log_level;                    /* [log] level */
+};
+
+/* Defaults for every field (dir/name empty). */
+void node_cfg_defaults(struct node_cfg *c);
+
+/* Load DIR/config.ini over the defaults; relative paths are resolved
+ * against DIR. Unknown keys and out-of-range values are errors.
+ * Errors: TALLY_EIO (missing/unreadable), TALLY_ECONFIG (with `err`). */
+TALLY_WUR int node_cfg_load(struct node_cfg *c, const char *dir, char *err, size_t errlen);
+
+/* Parse genesis.json (bounded by GENESIS_FILE_MAX). Errors: TALLY_EIO,
+ * TALLY_ECONFIG (with detail in err). Free with genesis_free. */
+TALLY_WUR int genesis_load(struct genesis *g, const char *path, char *err, size_t errlen);
+void genesis_free(struct genesis *g);
+
+/* Read a whole file of at most max bytes (NUL-terminated copy; caller
+ * frees). Errors: TALLY_EIO, TALLY_ETOOBIG, TALLY_ENOMEM. */
+TALLY_WUR int file_read_all(char **out, size_t *len, const char *path, size_t max);
+/* Write a file atomically (tmp + fsync + rename). Errors: TALLY_EIO. */
+TALLY_WUR int file_write_atomic(const char *path, const void *data, size_t len, int mode);
+
+#endif

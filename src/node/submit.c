@@ -1,0 +1,235 @@
+/* Transaction submission: decode on the loop, recover senders on worker
+ * threads in chunks, admit into the pool on the loop, answer the caller. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "node/node_int.h"
+#include "store/chainstore.h"
+#include "util/hex.h"
+#include "util/log.h"
+
+#define MOD "submit"
+
+static void merge_item_done(struct node *n, struct merge_op *m, size_t index, const char *hash_hex,
+                            int err, const char *why);
+
+/* Map an admission error to the message a client sees. */
+static void reply_submit(struct node *n, struct submit_item *it)
+{
+    char h[67];
+    hex_encode(h, it->tx ? it->tx->hash : (const uint8_t[32]){0}, 32);
+    if (it->merge) {
+        merge_item_done(n, it->merge, it->merge_index, it->tx ? h : NULL, it->err, it->why);
+        return;
+    }
+    if (!it->req) return;
+    if (!it->err)
+        rpc_reply_result(it->req, cJSON_CreateString(h));
+    else
+        rpc_reply_error(it->req, it->err == TALLY_EDECODE || it->err == TALLY_ETOOBIG
+                                     ? RPC_INVALID_PARAMS
+                                     : RPC_SERVER_ERROR,
+                        it->why[0] ? it->why : tally_strerror(it->err), NULL);
+}
+
+static int admit(struct node *n, struct store_txn *t, struct tx *tx, char *why, size_t whylen)
+{
+    if (!tx->has_chain_id) {
+        snprintf(why, whylen, "only replay-protected (EIP-155) transactions are accepted");
+        return TALLY_ECHAINID;
+    }
+    if (tx->chain_id != n->rules.chain_id) {
+        snprintf(why, whylen, "wrong chain id: expected %llu, got %llu",
+                 (unsigned long long)n->rules.chain_id, (unsigned long long)tx->chain_id);
+        return TALLY_ECHAINID;
+    }
+    int rc = tx_validate_basic(tx, why, whylen);
+    if (rc) return rc;
+    if (tx->gas_limit > n->rules.tx_gas_limit) {
+        snprintf(why, whylen, "gas limit %llu above the chain's per-transaction limit %llu",
+                 (unsigned long long)tx->gas_limit, (unsigned long long)n->rules.tx_gas_limit);
+        return TALLY_EGAS;
+    }
+    if (u256_cmp(&tx->max_fee, &n->rules.base_fee) < 0) {
+        char bf[80];
+        u256_to_dec(bf, &n->rules.base_fee);
+        snprintf(why, whylen, "max fee per gas below the base fee %s", bf);
+        return TALLY_EFEE;
+    }
+    uint64_t h;
+    uint32_t idx;
+    if (t && !chainstore_tx_loc(t, &h, &idx, tx->hash)) {
+        snprintf(why, whylen, "already known: committed in block %llu", (unsigned long long)h);
+        return TALLY_EDUP;
+    }
+    struct account acc;
+    rc = state_get_committed(ledger_state(n->ledger), &acc, tx->sender);
+    if (rc) {
+        snprintf(why, whylen, "cannot read the sender's account: %s", tally_strerror(rc));
+        return rc;
+    }
+    if (tx->nonce < acc.nonce) {
+        snprintf(why, whylen, "nonce too low: next is %llu, got %llu",
+                 (unsigned long long)acc.nonce, (unsigned long long)tx->nonce);
+        return TALLY_ENONCE;
+    }
+    /* cost = gas_limit * max_fee (+ value unless an issuer, who mints) */
+    u256 gas = u256_from_u64(tx->gas_limit), cost;
+    int ovf = u256_mul(&cost, &gas, &tx->max_fee);
+    if (!exec_is_issuer(&n->rules, tx->sender)) ovf |= u256_add(&cost, &cost, &tx->value);
+    if (ovf || u256_cmp(&cost, &acc.balance) > 0) {
+        char b[80], c[80];
+        u256_to_dec(b, &acc.balance);
+        u256_to_dec(c, &cost);
+        snprintf(why, whylen, "insufficient funds: balance %s, cost %s%s", b, ovf ? ">2^256 " : "",
+                 ovf ? "" : c);
+        return TALLY_EFUNDS;
+    }
+    if (pool_count(n->pool) >= n->cfg.pool_capacity) {
+        snprintf(why, whylen, "pool full: %zu transactions", pool_count(n->pool));
+        return TALLY_EFULL;
+    }
+    return pool_add(n->pool, tx, acc.nonce, why, whylen);
+}
+
+static void recover_work(uv_work_t *w)
+{
+    struct submit_work *sw = w->data;
+    for (size_t i = 0; i < sw->count; i++) {
+        struct submit_item *it = &sw->items[i];
+        if (it->err) continue;
+        if (tx_recover_sender(it->tx)) {
+            it->err = TALLY_ESIG;
+            snprintf(it->why, sizeof it->why, "invalid signature: cannot recover the sender");
+        }
+    }
+}
+
+static void recover_done(uv_work_t *w, int status)
+{
+    struct submit_work *sw = w->data;
+    struct node *n = sw->n;
+    n->inflight -= sw->count;
+    struct store_txn *t = NULL;
+    if (store_txn_begin(n->store, &t, 0)) t = NULL;
+    int admitted = 0;
+    for (size_t i = 0; i < sw->count; i++) {
+        struct submit_item *it = &sw->items[i];
+        if (!it->err && (status || n->stopping)) {
+            it->err = TALLY_EBUSY;
+            snprintf(it->why, sizeof it->why, "node is shutting down");
+        }
+        if (!it->err) it->err = admit(n, t, it->tx, it->why, sizeof it->why);
+        if (!it->err) admitted++;
+        reply_submit(n, it);
+        if (it->err) {
+            if (it->err != TALLY_EDUP) node_remember_dropped(n, it->tx->hash, it->why);
+            tx_free(it->tx);
+        }
+        it->tx = NULL;
+    }
+    if (t) store_txn_abort(t);
+    free(sw);
+    if (admitted) node_maybe_build(n);
+}
+
+static void dispatch(struct node *n)
+{
+    struct submit_work *sw = n->collect;
+    n->collect = NULL;
+    if (!sw) return;
+    sw->work.data = sw;
+    sw->n = n;
+    n->inflight += sw->count;
+    if (uv_queue_work(&n->loop, &sw->work, recover_work, recover_done)) {
+        /* cannot happen with a live loop; fail the items */
+        for (size_t i = 0; i < sw->count; i++) {
+            sw->items[i].err = TALLY_EBUSY;
+            snprintf(sw->items[i].why, sizeof sw->items[i].why, "cannot queue work");
+        }
+        recover_work(&sw->work);
+        recover_done(&sw->work, -1);
+    }
+}
+
+void node_submit_flush(struct node *n)
+{
+    dispatch(n);
+}
+
+void node_submit_raw(struct node *n, struct rpc_req *req, struct merge_op *merge, size_t index,
+                     const char *hex)
+{
+    struct submit_item it = {.req = req, .merge = merge, .merge_index = index};
+    size_t len = strlen(hex), got;
+    uint8_t *raw = NULL;
+    if (n->stopping) {
+        it.err = TALLY_EBUSY;
+        snprintf(it.why, sizeof it.why, "node is shutting down");
+    } else if (n->inflight + pool_count(n->pool) >= n->cfg.pool_capacity ||
+               n->inflight >= NODE_SUBMIT_MAX_INFLIGHT) {
+        it.err = TALLY_EFULL;
+        snprintf(it.why, sizeof it.why, "pool full: %zu transactions (+%zu being checked)",
+                 pool_count(n->pool), n->inflight);
+    } else if (len / 2 > TX_MAX_SIZE + 1) {
+        it.err = TALLY_ETOOBIG;
+        snprintf(it.why, sizeof it.why, "transaction larger than %d bytes", TX_MAX_SIZE);
+    } else if (!(raw = malloc(len / 2 + 1))) {
+        it.err = TALLY_ENOMEM;
+        snprintf(it.why, sizeof it.why, "out of memory");
+    } else if (len < 2 || hex[0] != '0' || (hex[1] != 'x' && hex[1] != 'X') ||
+               hex_decode(raw, len / 2 + 1, &got, hex, len)) {
+        it.err = TALLY_EDECODE;
+        snprintf(it.why, sizeof it.why, "raw transaction must be 0x-prefixed hex");
+    } else {
+        char err[128] = "";
+        it.err = tx_decode(&it.tx, raw, got, err, sizeof err);
+        if (it.err)
+            snprintf(it.why, sizeof it.why, "invalid transaction: %s",
+                     err[0] ? err : tally_strerror(it.err));
+    }
+    free(raw);
+    if (it.err) {
+        reply_submit(n, &it);
+        return;
+    }
+    if (!n->collect) {
+        n->collect = malloc(sizeof *n->collect);
+        if (!n->collect) {
+            tx_free(it.tx);
+            it.tx = NULL;
+            it.err = TALLY_ENOMEM;
+            snprintf(it.why, sizeof it.why, "out of memory");
+            reply_submit(n, &it);
+            return;
+        }
+        n->collect->count = 0;
+    }
+    n->collect->items[n->collect->count++] = it;
+    if (n->collect->count == NODE_RECOVER_CHUNK) dispatch(n);
+}
+
+/* ---- WS merge: the teaching ledger's pool merge ---- */
+
+static void merge_item_done(struct node *n, struct merge_op *m, size_t index, const char *hash_hex,
+                            int err, const char *why)
+{
+    if (err && err != TALLY_EDUP) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddNumberToObject(r, "index", (double)index);
+        if (hash_hex) cJSON_AddStringToObject(r, "hash", hash_hex);
+        cJSON_AddStringToObject(r, "error", why && why[0] ? why : tally_strerror(err));
+        cJSON_AddItemToArray((cJSON *)m->results, r);
+    }
+    if (++m->done < m->total) return;
+    cJSON *resp = cJSON_CreateObject();
+    cJSON_AddStringToObject(resp, "message", "Accepted");
+    cJSON_AddNumberToObject(resp, "received", (double)m->total);
+    cJSON_AddNumberToObject(resp, "accepted",
+                            (double)(m->total - (size_t)cJSON_GetArraySize(m->results)));
+    cJSON_AddItemToObject(resp, "refused", (cJSON *)m->results);
+    rpc_reply_op(m->req, 202, NULL, resp);
+    free(m);
+    (void)n;
+}
