@@ -13,7 +13,7 @@ struct receipt {
     uint64_t gas_used;       /* by this transaction */
     uint64_t cumulative_gas; /* in the block up to and including it */
     int has_contract;
-    uint8_t contract[20];    /* created contract address */
+    uint8_t contract[20];            /* created contract address */
     char reason[RECEIPT_REASON_MAX]; /* "" on success; human error reason otherwise */
     /* logs come with the EVM issue */
 };
