@@ -20,8 +20,11 @@ struct rlp_item {
     int is_list;
 };
 
-/* Decode buf[0..len) as exactly one item. Errors: TALLY_ETRUNC,
- * TALLY_ENONCANON, TALLY_ETRAILING, TALLY_EDECODE (empty input). */
+/* Decode buf[0..len) as exactly one item. Only the top item's header is
+ * checked here; items inside a list are checked as they are walked
+ * (rlp_next, rlp_list) or all at once by rlp_validate / rlp_decode_all.
+ * Errors: TALLY_ETRUNC, TALLY_ENONCANON, TALLY_ETRAILING, TALLY_EDECODE
+ * (empty input). */
 TALLY_WUR int rlp_decode(struct rlp_item *out, const uint8_t *buf, size_t len);
 
 /* Decode the next item at *cur (< end) and advance *cur past it; used to walk
@@ -31,7 +34,18 @@ TALLY_WUR int rlp_next(struct rlp_item *out, const uint8_t **cur, const uint8_t 
 /* Split a list item into at most max elements. *count gets the number found.
  * Errors: TALLY_EDECODE (not a list), TALLY_ETOOBIG (more than max),
  * decode errors of the elements. */
-TALLY_WUR int rlp_list(struct rlp_item *items, size_t max, size_t *count, const struct rlp_item *list);
+TALLY_WUR int rlp_list(struct rlp_item *items, size_t max, size_t *count,
+                       const struct rlp_item *list);
+
+/* Check every item nested inside it (all levels) with the same strict rules;
+ * a string item is always valid. At most max_depth levels of lists, it
+ * included, are accepted (bounds the recursion on hostile input: [[[]]] needs
+ * 3). Errors: TALLY_ETRUNC, TALLY_ENONCANON, TALLY_ETOOBIG (too deep). */
+TALLY_WUR int rlp_validate(const struct rlp_item *it, int max_depth);
+
+/* rlp_decode followed by rlp_validate: the whole structure is canonical.
+ * Same errors as both. */
+TALLY_WUR int rlp_decode_all(struct rlp_item *out, const uint8_t *buf, size_t len, int max_depth);
 
 /* Scalars: the item must be a string without leading zero bytes (0 is the
  * empty string). Errors: TALLY_EDECODE (a list), TALLY_ENONCANON (leading
