@@ -36,12 +36,13 @@ struct ini_ctx {
     int failed;
 };
 
+/* Path v relative to dir (absolute paths as they are); over-long paths are
+ * cut to "" so that opening them fails with a clear error. */
 static void resolve(char *out, size_t outlen, const char *dir, const char *v)
 {
-    if (v[0] == '/' || !dir[0])
-        snprintf(out, outlen, "%s", v);
-    else
-        snprintf(out, outlen, "%s/%s", dir, v);
+    int n = v[0] == '/' || !dir[0] ? snprintf(out, outlen, "%s", v)
+                                   : snprintf(out, outlen, "%s/%s", dir, v);
+    if (n < 0 || (size_t)n >= outlen) out[0] = 0;
 }
 
 static int parse_uint(uint64_t *out, const char *v, uint64_t min, uint64_t max)

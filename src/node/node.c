@@ -154,6 +154,10 @@ static void on_check(uv_check_t *h)
 {
     struct node *n = h->data;
     node_submit_flush(n);
+    if (n->build_wanted) {
+        n->build_wanted = 0;
+        node_maybe_build(n);
+    }
 }
 
 static void on_signal(uv_signal_t *h, int signum)

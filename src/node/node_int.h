@@ -1,4 +1,4 @@
-/* Internals shared by node/*.c (not for other modules). */
+/* Internals shared by the node/ sources (not for other modules). */
 #ifndef TALLY_NODE_NODE_INT_H
 #define TALLY_NODE_NODE_INT_H
 #include <stdint.h>
@@ -26,7 +26,7 @@ struct submit_item {
     struct merge_op *merge;
     size_t merge_index;
     int err;
-    char why[160];
+    char why[256];
 };
 
 struct submit_work {
@@ -73,6 +73,7 @@ struct node {
     size_t inflight;             /* transactions in sender recovery */
     uint64_t last_block_ms;
     int stopping;
+    int build_wanted; /* transactions were admitted since the last build attempt */
     struct dropped_tx dropped[NODE_DROPPED_MAX];
     size_t dropped_next;
     struct recent_block recent[NODE_RECENT_BLOCKS]; /* ring by height */

@@ -131,7 +131,7 @@ static void recover_done(uv_work_t *w, int status)
     }
     if (t) store_txn_abort(t);
     free(sw);
-    if (admitted) node_maybe_build(n);
+    if (admitted) n->build_wanted = 1; /* built in the check phase: coalesces completions */
 }
 
 static void dispatch(struct node *n)
