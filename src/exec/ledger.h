@@ -1,0 +1,96 @@
+/* The chain as a whole over a store and the account state: genesis, building
+ * and validating the next block, committing it in one write transaction, and
+ * checking stored history. Single-threaded: the node loop owns a ledger
+ * (other threads may read the store with their own read transactions). */
+#ifndef TALLY_EXEC_LEDGER_H
+#define TALLY_EXEC_LEDGER_H
+#include <stddef.h>
+#include <stdint.h>
+#include "chain/block.h"
+#include "chain/genesis.h"
+#include "chain/receipt.h"
+#include "chain/tx.h"
+#include "exec/exec.h"
+#include "state/state.h"
+#include "store/store.h"
+#include "util/err.h"
+
+#define LEDGER_META_GENESIS "genesis"      /* genesis block hash */
+#define LEDGER_META_CHAIN   "chain_config" /* Keccak of chain id, tx gas limit, issuers */
+
+struct ledger;
+
+/* Open the ledger over st (which must outlive it). rules are copied (the
+ * issuers too). On an empty store writes the genesis block (height 0, no txs,
+ * state root of g's alloc) with its state in one txn; otherwise checks that
+ * the stored genesis hash and chain config match g and loads the head.
+ * *out is owned by the caller: ledger_close it.
+ * Errors: TALLY_ECONFIG (store holds another chain), TALLY_EINVAL, TALLY_ENOMEM,
+ * store/state errors. */
+TALLY_WUR int ledger_open(struct ledger **out, struct store *st, const struct genesis *g,
+                          const struct chain_rules *rules);
+
+/* Free the ledger (pending state is dropped; the store stays open). NULL ok. */
+void ledger_close(struct ledger *l);
+
+/* Height and hash of the committed head block. */
+uint64_t ledger_height(const struct ledger *l);
+void ledger_head_hash(const struct ledger *l, uint8_t out[32]);
+/* Timestamp of the head block (ms). */
+uint64_t ledger_head_timestamp(const struct ledger *l);
+
+/* Borrowed pointers, valid while the ledger is open. */
+struct state *ledger_state(struct ledger *l);
+struct store *ledger_store(struct ledger *l);
+const struct chain_rules *ledger_rules(const struct ledger *l);
+
+/* Human detail of the last failure ("" if none); valid until the next call. */
+const char *ledger_errmsg(const struct ledger *l);
+
+/* Build the next block from candidates cands[0..n) in order (each with its
+ * sender recovered). Each is executed; included ones are copied into the
+ * block (the caller keeps cands); for each refused one on_drop(arg, tx, err,
+ * why) is called (may be NULL; the caller decides to drop or keep it). Stops
+ * early, without calling on_drop, when the block is full (BLOCK_MAX_TXS or
+ * BLOCK_MAX_SIZE). Fills the header (parent, height, timestamp = max(given,
+ * parent's), proposer, roots, gas) and seals. *out (block_free) and
+ * *out_rcpts (free; one per tx) are owned by the caller. The state changes
+ * stay pending until ledger_commit or ledger_discard.
+ * Errors: TALLY_ENOTFOUND (nothing included; nothing pending),
+ * TALLY_ESTATE (a built/executed block is still pending), TALLY_ENOMEM,
+ * store/state errors (pending dropped). */
+TALLY_WUR int ledger_build(struct ledger *l, struct block **out, struct receipt **out_rcpts,
+                           struct tx *const *cands, size_t n, const uint8_t proposer[20],
+                           uint64_t timestamp_ms,
+                           void (*on_drop)(void *arg, struct tx *tx, int err, const char *why),
+                           void *arg);
+
+/* Validate a block received from outside (every tx with its sender
+ * recovered): hash, link (parent hash, height = head + 1, timestamp >=
+ * parent's), gas limit and base fee as the rules say, tx root, re-execution
+ * of all txs (every tx must be includable), gas used, receipts root, state
+ * root. On success the state changes are pending and *out_rcpts (free) is
+ * set. Errors: TALLY_EBADBLOCK with why (pending dropped), TALLY_ESTATE
+ * (another block is pending), TALLY_ENOMEM, store/state errors. */
+TALLY_WUR int ledger_execute(struct ledger *l, struct receipt **out_rcpts, const struct block *b,
+                             char *why, size_t whylen);
+
+/* Append a block built by ledger_build or checked by ledger_execute with its
+ * receipts: checks the link and roots again, writes block, receipts, indexes
+ * and state in ONE write txn, commits (durable), then state_commit_done. On
+ * failure the pending state is dropped, the ledger is unchanged, and
+ * ledger_errmsg says why. Errors: TALLY_EBADBLOCK, store/state errors. */
+TALLY_WUR int ledger_commit(struct ledger *l, const struct block *b, const struct receipt *rcpts);
+
+/* Drop the pending state of a built/executed block that will not be committed. */
+void ledger_discard(struct ledger *l);
+
+/* Check stored history for heights [from, to] (to <= head): each block
+ * decodes, has its height, links to its parent's hash, has the right tx root,
+ * the hash index points back at its height and each tx's location index
+ * points back at it. Errors: TALLY_EBADBLOCK with why (the first problem),
+ * TALLY_EINVAL (bad range), store errors. */
+TALLY_WUR int ledger_validate(struct ledger *l, uint64_t from, uint64_t to, char *why,
+                              size_t whylen);
+
+#endif

@@ -1,0 +1,77 @@
+/* Accounts (balance, nonce) over the store, with a bounded in-memory cache of
+ * committed accounts, a pending layer for the block being executed, and a
+ * journal for undoing part of it. The state root is a hash chain over the
+ * per-block diffs (docs/state.md).
+ *
+ * Life of a block: state_get/state_put (pending) ... state_mark/state_revert
+ * ... state_flush(t) into the block's write txn; after the txn committed
+ * state_commit_done, else state_discard.
+ *
+ * Not thread-safe: one thread (the node loop) owns a struct state. */
+#ifndef TALLY_STATE_STATE_H
+#define TALLY_STATE_STATE_H
+#include <stddef.h>
+#include <stdint.h>
+#include "store/store.h"
+#include "util/err.h"
+#include "util/u256.h"
+
+#define STATE_CACHE_ENTRIES (1u << 18)   /* committed accounts kept in memory */
+#define STATE_PENDING_MAX   (1u << 22)   /* accounts one block may change */
+#define STATE_META_ROOT     "state_root" /* STORE_DB_META key of the committed root */
+
+struct account {
+    u256 balance;
+    uint64_t nonce;
+};
+
+struct state;
+
+/* Open the account state over st (which must outlive it), reading the
+ * committed root from metadata (32 zero bytes on an empty store). *out is
+ * owned by the caller: state_close it.
+ * Errors: TALLY_ENOMEM, TALLY_EDECODE (corrupt root), store errors. */
+TALLY_WUR int state_open(struct state **out, struct store *st);
+
+/* Free the state (pending changes are dropped). NULL is fine. */
+void state_close(struct state *s);
+
+/* The account at addr as the block being executed sees it (pending over
+ * committed). An absent account reads as zero. Errors: TALLY_EDECODE
+ * (corrupt stored account), store errors. */
+TALLY_WUR int state_get(struct state *s, struct account *out, const uint8_t addr[20]);
+
+/* The committed account, ignoring pending changes (RPC "latest").
+ * Errors: as state_get. */
+TALLY_WUR int state_get_committed(struct state *s, struct account *out, const uint8_t addr[20]);
+
+/* Set the pending account at addr (journaled). Errors: TALLY_ENOMEM,
+ * TALLY_EFULL (more than STATE_PENDING_MAX accounts), store errors. */
+TALLY_WUR int state_put(struct state *s, const uint8_t addr[20], const struct account *a);
+
+/* Journal checkpoint: pass it to state_revert to undo later changes. */
+size_t state_mark(struct state *s);
+
+/* Undo all pending changes made after mark (a value from state_mark that is
+ * not newer than the current journal). */
+void state_revert(struct state *s, size_t mark);
+
+/* Compute the root the committed state would have with the pending changes
+ * (root = Keccak(committed root || Keccak(diff))) into new_root and, if t is
+ * not NULL, write the changed accounts and the new root (metadata
+ * STATE_META_ROOT) into write txn t. t == NULL only computes the root.
+ * Pending changes stay until state_commit_done or state_discard.
+ * Errors: TALLY_ENOMEM, store errors. */
+TALLY_WUR int state_flush(struct state *s, struct store_txn *t, uint8_t new_root[32]);
+
+/* The txn that state_flush wrote into has committed: the pending changes
+ * become the committed state (cache updated, root = the flushed root). */
+void state_commit_done(struct state *s);
+
+/* Drop all pending changes (block refused or its txn aborted). */
+void state_discard(struct state *s);
+
+/* The committed root. */
+void state_root(const struct state *s, uint8_t out[32]);
+
+#endif
