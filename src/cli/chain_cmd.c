@@ -96,8 +96,9 @@ static int chain_init(int argc, char **argv)
     if (!dir || nodes < 1 || nodes > MAX_NODES || port < 1 || port + nodes > 65536 ||
         naccounts < 1 || naccounts > 10000 || !chain_id || chain_id > (1ull << 53) ||
         u256_parse(&bal, balance) || mink < 1 || maxk < mink || maxk > 100000 || interval < 1) {
-        fprintf(stderr, "tally chain init: bad or missing option (need --dir; --nodes 1..%d, "
-                        "ports in range, --accounts 1..10000, 1 <= min <= max block txs)\n",
+        fprintf(stderr,
+                "tally chain init: bad or missing option (need --dir; --nodes 1..%d, "
+                "ports in range, --accounts 1..10000, 1 <= min <= max block txs)\n",
                 MAX_NODES);
         return EXIT_USAGE;
     }
@@ -302,8 +303,8 @@ static int chain_start(const char *dir, const char *self)
                     ndir);
             failed = 1;
         } else
-            printf("node%d running: JSON-RPC and WebSocket %s   explorer %s/   log %s/node.log\n", i,
-                   url, url, ndir);
+            printf("node%d running: JSON-RPC and WebSocket %s   explorer %s/   log %s/node.log\n",
+                   i, url, url, ndir);
     }
     return failed ? EXIT_FAIL : EXIT_OK;
 }

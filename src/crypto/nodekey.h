@@ -22,9 +22,11 @@ void nodekey_id(const struct nodekey *k, uint8_t id[32]);
 /* Address: last 20 bytes of Keccak-256(id). */
 void nodekey_address(const struct nodekey *k, uint8_t addr[20]);
 /* Ed25519 signature of msg. Errors: TALLY_EIO. */
-TALLY_WUR int nodekey_sign(const struct nodekey *k, uint8_t sig[64], const uint8_t *msg, size_t len);
+TALLY_WUR int nodekey_sign(const struct nodekey *k, uint8_t sig[64], const uint8_t *msg,
+                           size_t len);
 /* Verify a signature by node ID. Errors: TALLY_ESIG. */
-TALLY_WUR int nodekey_verify(const uint8_t id[32], const uint8_t sig[64], const uint8_t *msg, size_t len);
+TALLY_WUR int nodekey_verify(const uint8_t id[32], const uint8_t sig[64], const uint8_t *msg,
+                             size_t len);
 /* The underlying EVP_PKEY (borrowed), for TLS certificates. */
 void *nodekey_evp(const struct nodekey *k);
 

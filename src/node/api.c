@@ -11,8 +11,8 @@
 #include "util/log.h"
 
 #define CLIENT_VERSION "Tally/v0.1.0/linux/c11"
-#define WS_BLOCKS_MAX 100 /* blocks per "blocks" op answer */
-#define POOL_LIST_MAX 10000
+#define WS_BLOCKS_MAX  100 /* blocks per "blocks" op answer */
+#define POOL_LIST_MAX  10000
 
 /* ---- JSON helpers ---- */
 
@@ -152,10 +152,9 @@ static cJSON *receipt_json(struct node *n, const struct block *b, size_t index,
     return o;
 }
 
-static const uint8_t empty_uncles[32] = {0x1d, 0xcc, 0x4d, 0xe8, 0xde, 0xc7, 0x5d, 0x7a,
-                                         0xab, 0x85, 0xb5, 0x67, 0xb6, 0xcc, 0xd4, 0x1a,
-                                         0xd3, 0x12, 0x45, 0x1b, 0x94, 0x8a, 0x74, 0x13,
-                                         0xf0, 0xa1, 0x42, 0xfd, 0x40, 0xd4, 0x93, 0x47};
+static const uint8_t empty_uncles[32] = {
+    0x1d, 0xcc, 0x4d, 0xe8, 0xde, 0xc7, 0x5d, 0x7a, 0xab, 0x85, 0xb5, 0x67, 0xb6, 0xcc, 0xd4, 0x1a,
+    0xd3, 0x12, 0x45, 0x1b, 0x94, 0x8a, 0x74, 0x13, 0xf0, 0xa1, 0x42, 0xfd, 0x40, 0xd4, 0x93, 0x47};
 
 static cJSON *block_json(const struct block *b, int full)
 {
@@ -290,8 +289,8 @@ static void m_empty_list(void *ctx, struct rpc_req *req, const cJSON *params)
 }
 
 /* Account queries serve the latest committed state only. */
-static int account_param(struct node *n, struct rpc_req *req, const cJSON *params,
-                         uint8_t addr[20], struct account *acc)
+static int account_param(struct node *n, struct rpc_req *req, const cJSON *params, uint8_t addr[20],
+                         struct account *acc)
 {
     uint64_t h;
     if (param_bytes(params, 0, addr, 20)) {
@@ -304,8 +303,7 @@ static int account_param(struct node *n, struct rpc_req *req, const cJSON *param
     }
     if (h != ledger_height(n->ledger)) {
         rpc_reply_error(req, RPC_SERVER_ERROR,
-                        "historical state is not available: only the latest block is served",
-                        NULL);
+                        "historical state is not available: only the latest block is served", NULL);
         return -1;
     }
     int rc = state_get_committed(ledger_state(n->ledger), acc, addr);
@@ -647,7 +645,8 @@ static void op_blocks(void *ctx, struct rpc_req *req, const cJSON *args)
 static void op_merge(void *ctx, struct rpc_req *req, const cJSON *args)
 {
     struct node *n = ctx;
-    const cJSON *pool = cJSON_IsObject(args) ? cJSON_GetObjectItemCaseSensitive(args, "pool") : NULL;
+    const cJSON *pool =
+        cJSON_IsObject(args) ? cJSON_GetObjectItemCaseSensitive(args, "pool") : NULL;
     if (!pool) {
         rpc_reply_op(req, 500, "Operation \"merge\" requires the following \"args\": \"pool\"",
                      NULL);

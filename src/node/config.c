@@ -62,10 +62,10 @@ static int on_ini(void *user, const char *section, const char *name, const char 
     struct node_cfg *c = x->c;
     uint64_t u;
 #define KEY(s, n) (!strcmp(section, s) && !strcmp(name, n))
-#define UINT(field, lo, hi)                                                                        \
-    do {                                                                                           \
-        if (parse_uint(&u, value, lo, hi)) goto bad_range;                                         \
-        c->field = u;                                                                              \
+#define UINT(field, lo, hi)                                \
+    do {                                                   \
+        if (parse_uint(&u, value, lo, hi)) goto bad_range; \
+        c->field = u;                                      \
     } while (0)
     if (KEY("chain", "genesis"))
         resolve(c->genesis_path, sizeof c->genesis_path, c->dir, value);

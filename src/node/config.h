@@ -7,7 +7,7 @@
 #include "chain/genesis.h"
 #include "util/err.h"
 
-#define NODE_PATH_MAX 1024
+#define NODE_PATH_MAX    1024
 #define GENESIS_FILE_MAX (16u * 1024 * 1024)
 
 struct node_cfg {

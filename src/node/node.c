@@ -70,7 +70,7 @@ static void on_drop(void *arg, struct tx *tx, int err, const char *why)
     char h[67], from[43];
     hex_encode(h, tx->hash, 32);
     hex_encode(from, tx->sender, 20);
-    if (err == TALLY_ENONCE && strstr(why, "too high")) return; /* wait for the gap to fill */
+    if (err == TALLY_ENONCE && strstr(why, "too high")) return;   /* wait for the gap to fill */
     if (err == TALLY_EGAS && strstr(why, "does not fit")) return; /* next block */
     if (err == TALLY_EFUNDS)
         log_info(MOD, "Dropped transaction due to not enough balance: %s from %s (%s)", h, from,
@@ -110,8 +110,8 @@ static int build_one(struct node *n, size_t ready)
     uint64_t t1 = clock_mono_ns();
     rc = ledger_commit(n->ledger, b, rcpts);
     if (rc) {
-        log_error(MOD, "committing block %llu failed: %s (%s)",
-                  (unsigned long long)b->h.height, tally_strerror(rc), ledger_errmsg(n->ledger));
+        log_error(MOD, "committing block %llu failed: %s (%s)", (unsigned long long)b->h.height,
+                  tally_strerror(rc), ledger_errmsg(n->ledger));
         block_free(b);
         free(rcpts);
         return rc;
@@ -122,8 +122,9 @@ static int build_one(struct node *n, size_t ready)
     pool_remove_committed(n->pool, b->txs, b->ntx, node_nonce_of, n);
     char h[67];
     hex_encode(h, b->hash, 32);
-    log_info(MOD, "block %llu committed: %zu txs, hash %.18s.., build %.1f ms, commit %.1f ms, "
-                  "pool %zu",
+    log_info(MOD,
+             "block %llu committed: %zu txs, hash %.18s.., build %.1f ms, commit %.1f ms, "
+             "pool %zu",
              (unsigned long long)b->h.height, b->ntx, h, (double)(t1 - t0) / 1e6,
              (double)(t2 - t1) / 1e6, pool_count(n->pool));
     remember_block(n, b, rcpts);
@@ -300,10 +301,11 @@ int node_run(const char *dir)
     ledger_head_hash(n->ledger, head);
     hex_encode(hhead, head, 32);
     log_info(MOD, "%s started: chain id %llu, height %llu, head %s, proposer %s", n->cfg.name,
-             (unsigned long long)n->genesis.chain_id,
-             (unsigned long long)ledger_height(n->ledger), hhead, haddr);
-    log_info(MOD, "JSON-RPC and WebSocket on http://%s:%d (builder: k=%zu, max %zu txs, "
-                  "interval %llu ms)",
+             (unsigned long long)n->genesis.chain_id, (unsigned long long)ledger_height(n->ledger),
+             hhead, haddr);
+    log_info(MOD,
+             "JSON-RPC and WebSocket on http://%s:%d (builder: k=%zu, max %zu txs, "
+             "interval %llu ms)",
              n->cfg.rpc_host, n->cfg.rpc_port, n->cfg.min_block_txs, n->cfg.max_block_txs,
              (unsigned long long)n->cfg.block_interval_ms);
     uv_run(&n->loop, UV_RUN_DEFAULT);

@@ -12,9 +12,9 @@
 #include "rpc/rpc.h"
 #include "store/store.h"
 
-#define NODE_DROPPED_MAX 8192   /* remembered dropped/refused transactions */
-#define NODE_RECENT_BLOCKS 64   /* committed blocks kept decoded in memory */
-#define NODE_RECOVER_CHUNK 128  /* transactions per sender-recovery work item */
+#define NODE_DROPPED_MAX         8192  /* remembered dropped/refused transactions */
+#define NODE_RECENT_BLOCKS       64    /* committed blocks kept decoded in memory */
+#define NODE_RECOVER_CHUNK       128   /* transactions per sender-recovery work item */
 #define NODE_SUBMIT_MAX_INFLIGHT 65536 /* transactions in recovery at once */
 
 struct node;
@@ -22,7 +22,7 @@ struct node;
 /* One eth_sendRawTransaction / merge item waiting for sender recovery. */
 struct submit_item {
     struct tx *tx;
-    struct rpc_req *req;   /* NULL for items of a WS merge (answered by the group) */
+    struct rpc_req *req; /* NULL for items of a WS merge (answered by the group) */
     struct merge_op *merge;
     size_t merge_index;
     int err;
@@ -68,7 +68,7 @@ struct node {
     struct ledger *ledger;
     struct pool *pool;
     struct rpc_server *rpc;
-    struct tx **cands; /* scratch for pool_select, max_block_txs */
+    struct tx **cands;           /* scratch for pool_select, max_block_txs */
     struct submit_work *collect; /* items decoded this loop turn, not yet dispatched */
     size_t inflight;             /* transactions in sender recovery */
     uint64_t last_block_ms;
@@ -77,7 +77,7 @@ struct node {
     struct dropped_tx dropped[NODE_DROPPED_MAX];
     size_t dropped_next;
     struct recent_block recent[NODE_RECENT_BLOCKS]; /* ring by height */
-    uint64_t committed_txs; /* since genesis */
+    uint64_t committed_txs;                         /* since genesis */
     uint64_t started_ms;
 };
 

@@ -27,9 +27,9 @@ static void reply_submit(struct node *n, struct submit_item *it)
     if (!it->err)
         rpc_reply_result(it->req, cJSON_CreateString(h));
     else
-        rpc_reply_error(it->req, it->err == TALLY_EDECODE || it->err == TALLY_ETOOBIG
-                                     ? RPC_INVALID_PARAMS
-                                     : RPC_SERVER_ERROR,
+        rpc_reply_error(it->req,
+                        it->err == TALLY_EDECODE || it->err == TALLY_ETOOBIG ? RPC_INVALID_PARAMS
+                                                                             : RPC_SERVER_ERROR,
                         it->why[0] ? it->why : tally_strerror(it->err), NULL);
 }
 
