@@ -179,7 +179,7 @@ static int chain_init(int argc, char **argv)
                  "[chain]\ngenesis = ../genesis.json\n\n"
                  "[node]\nname = node%ld\ndata_dir = data\nkey = node.key\n\n"
                  "[rpc]\nhost = 127.0.0.1\nport = %ld\nmax_body = 4194304\nmax_batch = 2000\n"
-                 "max_conns = 1024\n\n"
+                 "max_conns = 4096\n\n"
                  "[pool]\ncapacity = 200000\nmax_per_sender = 4096\n\n"
                  "[builder]\nmin_block_txs = %ld\nmax_block_txs = %ld\nblock_interval_ms = %ld\n\n"
                  "[log]\nlevel = info\n",

@@ -19,7 +19,7 @@ void node_cfg_defaults(struct node_cfg *c)
     c->rpc_port = 8545;
     c->rpc_max_body = 4u << 20;
     c->rpc_max_batch = 2000;
-    c->rpc_max_conns = 1024;
+    c->rpc_max_conns = 4096;
     c->pool_capacity = 200000;
     c->pool_max_per_sender = 4096;
     c->min_block_txs = 1;

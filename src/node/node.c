@@ -1,5 +1,6 @@
 #include "node/node.h"
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,11 +259,23 @@ static void close_all(struct node *n)
     genesis_free(&n->genesis);
 }
 
+/* Room for max_conns RPC connections plus peers and LMDB: raise the soft
+ * limit on open files to the hard limit. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int node_run(const char *dir)
 {
     struct node *n = calloc(1, sizeof *n);
     if (!n) return TALLY_ENOMEM;
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
     n->started_ms = clock_wall_ms();
     int rc = open_all(n, dir);
     if (rc) goto out;

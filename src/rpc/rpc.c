@@ -681,10 +681,25 @@ static void dispatch_op(struct conn *c, cJSON *doc, const cJSON *op)
     if (--g->pending == 0) group_complete(g);
 }
 
-static void handle_ws_message(struct conn *c, const char *text, size_t len)
+/* Parse exactly one JSON document: anything but whitespace after it is an
+ * error (cJSON alone would ignore trailing bytes). */
+static cJSON *json_parse_strict(const char *text, size_t len)
 {
     const char *end = NULL;
     cJSON *doc = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!doc) return NULL;
+    for (const char *p = end; p && p < text + len; p++) {
+        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
+            cJSON_Delete(doc);
+            return NULL;
+        }
+    }
+    return doc;
+}
+
+static void handle_ws_message(struct conn *c, const char *text, size_t len)
+{
+    cJSON *doc = json_parse_strict(text, len);
     if (!doc) {
         /* A JSON-RPC client gets a JSON-RPC parse error, anyone else an op
          * status: look for the marker cheaply. */
@@ -717,7 +732,7 @@ static void handle_ws_message(struct conn *c, const char *text, size_t len)
 
 static void handle_http_body(struct conn *c)
 {
-    cJSON *doc = cJSON_ParseWithLengthOpts((const char *)c->body.p, c->body.len, NULL, 0);
+    cJSON *doc = json_parse_strict((const char *)c->body.p, c->body.len);
     buf_free(&c->body);
     if (!doc) {
         http_respond_error(c, 200, RPC_PARSE_ERROR, "parse error: malformed JSON");
@@ -995,11 +1010,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
         if (s->stopping || s->nconns >= s->cfg.max_conns) {
             /* Refuse promptly with a 503 the client can read. */
+#define BUSY_BODY                                                                                  \
+    "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32005,\"message\":\"too many "          \
+    "connections\"}}"
             static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
                                        "content-type: application/json\r\n"
-                                       "connection: close\r\ncontent-length: 89\r\n\r\n"
-                                       "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-"
-                                       "32005,\"message\":\"too many connections\"}}";
+                                       "connection: close\r\ncontent-length: 84\r\n\r\n" BUSY_BODY;
+            _Static_assert(sizeof BUSY_BODY - 1 == 84, "content-length of the 503 body");
             int fd = (int)(intptr_t)in;
             ssize_t w = send(fd, busy, sizeof busy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
             (void)w;
