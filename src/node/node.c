@@ -248,7 +248,7 @@ static void close_all(struct node *n)
         free(n->recent[i].rcpts);
     }
     if (n->collect) {
-        for (size_t i = 0; i < n->collect->count; i++) tx_free(n->collect->items[i].tx);
+        for (size_t i = 0; i < n->collect->count; i++) free(n->collect->items[i].hex);
         free(n->collect);
     }
     free(n->cands);

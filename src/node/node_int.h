@@ -21,6 +21,8 @@ struct node;
 
 /* One eth_sendRawTransaction / merge item waiting for sender recovery. */
 struct submit_item {
+    char *hex; /* owned copy of the raw transaction's hex (decoded on a worker) */
+    size_t hex_len;
     struct tx *tx;
     struct rpc_req *req; /* NULL for items of a WS merge (answered by the group) */
     struct merge_op *merge;

@@ -93,11 +93,40 @@ static int admit(struct node *n, struct store_txn *t, struct tx *tx, char *why, 
     return pool_add(n->pool, tx, acc.nonce, why, whylen);
 }
 
+/* Hex-decode and RLP-decode one item (worker thread: pure, no shared state). */
+static void decode_item(struct submit_item *it)
+{
+    const char *hex = it->hex;
+    size_t len = it->hex_len, got;
+    uint8_t *raw = NULL;
+    if (len / 2 > TX_MAX_SIZE + 1) {
+        it->err = TALLY_ETOOBIG;
+        snprintf(it->why, sizeof it->why, "transaction larger than %d bytes", TX_MAX_SIZE);
+    } else if (!(raw = malloc(len / 2 + 1))) {
+        it->err = TALLY_ENOMEM;
+        snprintf(it->why, sizeof it->why, "out of memory");
+    } else if (len < 2 || hex[0] != '0' || (hex[1] != 'x' && hex[1] != 'X') ||
+               hex_decode(raw, len / 2 + 1, &got, hex, len)) {
+        it->err = TALLY_EDECODE;
+        snprintf(it->why, sizeof it->why, "raw transaction must be 0x-prefixed hex");
+    } else {
+        char err[128] = "";
+        it->err = tx_decode(&it->tx, raw, got, err, sizeof err);
+        if (it->err)
+            snprintf(it->why, sizeof it->why, "invalid transaction: %s",
+                     err[0] ? err : tally_strerror(it->err));
+    }
+    free(raw);
+    free(it->hex);
+    it->hex = NULL;
+}
+
 static void recover_work(uv_work_t *w)
 {
     struct submit_work *sw = w->data;
     for (size_t i = 0; i < sw->count; i++) {
         struct submit_item *it = &sw->items[i];
+        if (it->hex) decode_item(it);
         if (it->err) continue;
         if (tx_recover_sender(it->tx)) {
             it->err = TALLY_ESIG;
@@ -123,10 +152,11 @@ static void recover_done(uv_work_t *w, int status)
         if (!it->err) it->err = admit(n, t, it->tx, it->why, sizeof it->why);
         if (!it->err) admitted++;
         reply_submit(n, it);
-        if (it->err) {
+        if (it->err && it->tx) {
             if (it->err != TALLY_EDUP) node_remember_dropped(n, it->tx->hash, it->why);
             tx_free(it->tx);
         }
+        free(it->hex);
         it->tx = NULL;
     }
     if (t) store_txn_abort(t);
@@ -141,7 +171,6 @@ static void dispatch(struct node *n)
     if (!sw) return;
     sw->work.data = sw;
     sw->n = n;
-    n->inflight += sw->count;
     if (uv_queue_work(&n->loop, &sw->work, recover_work, recover_done)) {
         /* cannot happen with a live loop; fail the items */
         for (size_t i = 0; i < sw->count; i++) {
@@ -162,8 +191,7 @@ void node_submit_raw(struct node *n, struct rpc_req *req, struct merge_op *merge
                      const char *hex)
 {
     struct submit_item it = {.req = req, .merge = merge, .merge_index = index};
-    size_t len = strlen(hex), got;
-    uint8_t *raw = NULL;
+    size_t len = strlen(hex);
     if (n->stopping) {
         it.err = TALLY_EBUSY;
         snprintf(it.why, sizeof it.why, "node is shutting down");
@@ -175,37 +203,28 @@ void node_submit_raw(struct node *n, struct rpc_req *req, struct merge_op *merge
     } else if (len / 2 > TX_MAX_SIZE + 1) {
         it.err = TALLY_ETOOBIG;
         snprintf(it.why, sizeof it.why, "transaction larger than %d bytes", TX_MAX_SIZE);
-    } else if (!(raw = malloc(len / 2 + 1))) {
+    } else if (!(it.hex = malloc(len + 1))) {
         it.err = TALLY_ENOMEM;
         snprintf(it.why, sizeof it.why, "out of memory");
-    } else if (len < 2 || hex[0] != '0' || (hex[1] != 'x' && hex[1] != 'X') ||
-               hex_decode(raw, len / 2 + 1, &got, hex, len)) {
-        it.err = TALLY_EDECODE;
-        snprintf(it.why, sizeof it.why, "raw transaction must be 0x-prefixed hex");
     } else {
-        char err[128] = "";
-        it.err = tx_decode(&it.tx, raw, got, err, sizeof err);
-        if (it.err)
-            snprintf(it.why, sizeof it.why, "invalid transaction: %s",
-                     err[0] ? err : tally_strerror(it.err));
+        memcpy(it.hex, hex, len + 1);
+        it.hex_len = len;
     }
-    free(raw);
+    if (!it.err && !n->collect) {
+        n->collect = malloc(sizeof *n->collect);
+        if (!n->collect) {
+            free(it.hex);
+            it.hex = NULL;
+            it.err = TALLY_ENOMEM;
+            snprintf(it.why, sizeof it.why, "out of memory");
+        } else
+            n->collect->count = 0;
+    }
     if (it.err) {
         reply_submit(n, &it);
         return;
     }
-    if (!n->collect) {
-        n->collect = malloc(sizeof *n->collect);
-        if (!n->collect) {
-            tx_free(it.tx);
-            it.tx = NULL;
-            it.err = TALLY_ENOMEM;
-            snprintf(it.why, sizeof it.why, "out of memory");
-            reply_submit(n, &it);
-            return;
-        }
-        n->collect->count = 0;
-    }
+    n->inflight++; /* counted from collection, so the capacity check above sees it */
     n->collect->items[n->collect->count++] = it;
     if (n->collect->count == NODE_RECOVER_CHUNK) dispatch(n);
 }

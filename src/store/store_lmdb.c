@@ -137,7 +137,7 @@ int store_open_lmdb(struct store **out, const char *dir, uint64_t map_size)
         rc = map_err(s, mrc, "env_set");
         goto fail;
     }
-    if ((mrc = mdb_env_open(ls->env, dir, MDB_NOTLS, 0644))) {
+    if ((mrc = mdb_env_open(ls->env, dir, MDB_NOTLS | MDB_NOMETASYNC, 0644))) {
         rc = map_err(s, mrc, "env_open");
         goto fail;
     }
