@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # README command 2: install, build, and run every test:
 #   1. formatting (clang-format, .clang-format)
-#   2. unit tests (ctest)
-#   3. unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer
+#   2. unit tests and the deterministic PBFT simulator (ctest -L unit, -L sim)
+#   3. both again under AddressSanitizer + UndefinedBehaviorSanitizer
 #   4. end-to-end tests against real nodes (node --test tests/e2e, ethers.js)
 # Prints one summary line "N passed, N failed" at the end.
 set -uo pipefail
@@ -42,9 +42,12 @@ build_asan() {
 step "format" check_format
 step "build" ./scripts/build.sh
 step "unit tests" ctest --test-dir build --output-on-failure -L unit
+step "PBFT simulator" ctest --test-dir build --output-on-failure -L sim
 step "build (ASan+UBSan)" build_asan
 step "unit tests (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -L unit
+step "PBFT simulator (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure -L sim
 step "end-to-end tests" env TALLY_BIN="$PWD/build/tally" node --test --test-concurrency=1 tests/e2e/
 
 echo
