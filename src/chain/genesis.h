@@ -5,8 +5,9 @@
 #include <stdint.h>
 #include "util/u256.h"
 
-#define GENESIS_MAX_ALLOC 100000
-#define GENESIS_MAX_ISSUERS 64
+#define GENESIS_MAX_ALLOC      100000
+#define GENESIS_MAX_ISSUERS    64
+#define GENESIS_MAX_VALIDATORS 128
 
 struct genesis_alloc {
     uint8_t addr[20];
@@ -16,13 +17,18 @@ struct genesis_alloc {
 struct genesis {
     uint64_t chain_id;
     uint64_t timestamp_ms;
-    uint64_t block_gas_limit;   /* per block */
-    uint64_t tx_gas_limit;      /* per transaction (<= block_gas_limit) */
-    u256 base_fee;              /* constant base fee per gas (0 on consortium chains) */
+    uint64_t block_gas_limit;    /* per block */
+    uint64_t tx_gas_limit;       /* per transaction (<= block_gas_limit) */
+    u256 base_fee;               /* constant base fee per gas (0 on consortium chains) */
     struct genesis_alloc *alloc; /* owned */
     size_t nalloc;
-    uint8_t (*issuers)[20];     /* owned: accounts whose transfers mint new funds */
+    uint8_t (*issuers)[20]; /* owned: accounts whose transfers mint new funds */
     size_t nissuers;
+    /* PBFT validators in genesis order (index = position): node ID (Ed25519
+     * public key) and name. Owned; may be empty (a single-node chain). */
+    uint8_t (*validators)[32];
+    char (*validator_names)[64];
+    size_t nvalidators;
 };
 
 #endif

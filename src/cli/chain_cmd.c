@@ -14,6 +14,7 @@
 #include "cli/rpcclient.h"
 #include "crypto/nodekey.h"
 #include "crypto/secp.h"
+#include "crypto/x509.h"
 #include "node/config.h"
 #include "util/hex.h"
 #include "util/u256.h"
@@ -47,19 +48,26 @@ static void init_usage(FILE *f)
 {
     fprintf(f, "usage: tally chain init --dir DIR [--nodes N] [--rpc-port P] [--chain-id ID]\n"
                "         [--accounts N] [--balance WEI] [--min-block-txs K] [--max-block-txs M]\n"
-               "         [--block-interval-ms MS] [--force]\n\n"
-               "Writes DIR/genesis.json, DIR/accounts.json (development accounts with their\n"
-               "private keys; the last one is the issuer, whose transfers mint new funds) and\n"
-               "DIR/nodeI/{config.ini,node.key}. Node i serves JSON-RPC on 127.0.0.1:P+i.\n"
-               "Defaults: --nodes 1 --rpc-port 8545 --chain-id 1337 --accounts 10\n"
-               "--balance 1000000000000000000000000 (10^6 ether) --min-block-txs 1\n"
-               "--max-block-txs 10000 --block-interval-ms 200.\n");
+               "         [--block-interval-ms MS] [--p2p-port Q] [--hosts H0,H1,...]\n"
+               "         [--view-timeout-ms MS] [--force]\n\n"
+               "Writes DIR/genesis.json (with the validators), DIR/accounts.json (development\n"
+               "accounts with their private keys; the last one is the issuer, whose transfers\n"
+               "mint new funds), the chain CA DIR/ca.{key,crt} and per node\n"
+               "DIR/nodeI/{config.ini,node.key,node.crt} (a certificate from that CA).\n"
+               "Node i serves JSON-RPC on H_i:P+i and talks to the other validators over TLS\n"
+               "on H_i:Q+i (H_i = 127.0.0.1 unless --hosts is given).\n"
+               "Defaults: --nodes 1 --rpc-port 8545 --p2p-port 30300 --chain-id 1337\n"
+               "--accounts 10 --balance 1000000000000000000000000 (10^6 ether)\n"
+               "--min-block-txs 1 --max-block-txs 10000 --block-interval-ms 200\n"
+               "--view-timeout-ms 1000.\n");
 }
 
 static int chain_init(int argc, char **argv)
 {
     const char *dir = NULL, *v, *balance = "1000000000000000000000000";
     long nodes = 1, port = 8545, naccounts = 10, mink = 1, maxk = 10000, interval = 200;
+    long p2p_port = 30300, view_timeout = 1000;
+    const char *hosts = NULL;
     unsigned long long chain_id = 1337;
     int force = 0;
     for (int i = 1; i < argc; i++) {
@@ -84,6 +92,12 @@ static int chain_init(int argc, char **argv)
             maxk = strtol(v, NULL, 10);
         else if ((v = cli_opt(argc, argv, &i, "--block-interval-ms")))
             interval = strtol(v, NULL, 10);
+        else if ((v = cli_opt(argc, argv, &i, "--p2p-port")))
+            p2p_port = strtol(v, NULL, 10);
+        else if ((v = cli_opt(argc, argv, &i, "--view-timeout-ms")))
+            view_timeout = strtol(v, NULL, 10);
+        else if ((v = cli_opt(argc, argv, &i, "--hosts")))
+            hosts = v;
         else if (!strcmp(argv[i], "--force"))
             force = 1;
         else {
@@ -95,7 +109,8 @@ static int chain_init(int argc, char **argv)
     u256 bal;
     if (!dir || nodes < 1 || nodes > MAX_NODES || port < 1 || port + nodes > 65536 ||
         naccounts < 1 || naccounts > 10000 || !chain_id || chain_id > (1ull << 53) ||
-        u256_parse(&bal, balance) || mink < 1 || maxk < mink || maxk > 100000 || interval < 1) {
+        u256_parse(&bal, balance) || mink < 1 || maxk < mink || maxk > 100000 || interval < 1 ||
+        p2p_port < 1 || p2p_port + nodes > 65536 || view_timeout < 10) {
         fprintf(stderr,
                 "tally chain init: bad or missing option (need --dir; --nodes 1..%d, "
                 "ports in range, --accounts 1..10000, 1 <= min <= max block txs)\n",
@@ -110,6 +125,34 @@ static int chain_init(int argc, char **argv)
     }
     if (mkdir_p(dir)) {
         fprintf(stderr, "tally chain init: cannot create %s: %s\n", dir, strerror(errno));
+        return EXIT_FAIL;
+    }
+    /* one host per node: --hosts a,b,c (the last one repeats), else loopback */
+    static char host[MAX_NODES][64];
+    {
+        const char *p = hosts;
+        for (long n = 0; n < nodes; n++) {
+            if (!p || !*p) {
+                snprintf(host[n], sizeof host[n], "%s", n ? host[n - 1] : "127.0.0.1");
+                continue;
+            }
+            size_t len = strcspn(p, ",");
+            if (!len || len >= sizeof host[n]) {
+                fprintf(stderr, "tally chain init: bad --hosts list\n");
+                return EXIT_USAGE;
+            }
+            memcpy(host[n], p, len);
+            host[n][len] = 0;
+            p += len + (p[len] == ',');
+        }
+    }
+    /* the chain CA: a fresh one, unless DIR already holds one (--force keeps it) */
+    struct x509_ca *ca = NULL;
+    snprintf(path, sizeof path, "%s/" X509_CA_KEY_FILE, dir);
+    int rc = access(path, F_OK) == 0 ? x509_ca_load(&ca, dir) : x509_ca_create(&ca, dir);
+    if (rc) {
+        fprintf(stderr, "tally chain init: cannot create or load the chain CA in %s: %s\n", dir,
+                tally_strerror(rc));
         return EXIT_FAIL;
     }
 
@@ -160,6 +203,14 @@ static int chain_init(int argc, char **argv)
             fprintf(stderr, "tally chain init: cannot create node key %s\n", path);
             return EXIT_FAIL;
         }
+        char cname[32];
+        snprintf(cname, sizeof cname, "node%ld", n);
+        snprintf(path, sizeof path, "%s/node.crt", ndir);
+        if (x509_node_cert(ca, k, cname, path)) {
+            fprintf(stderr, "tally chain init: cannot issue the node certificate %s\n", path);
+            nodekey_free(k);
+            return EXIT_FAIL;
+        }
         uint8_t id[32], addr[20];
         char hid[67], haddr[43];
         nodekey_id(k, id);
@@ -173,17 +224,30 @@ static int chain_init(int argc, char **argv)
         cJSON_AddStringToObject(val, "address", haddr);
         cJSON_AddItemToArray(validators, val);
 
-        char ini[2048];
+        char peers[MAX_NODES * 96] = "";
+        size_t plen = 0;
+        for (long m = 0; m < nodes; m++) {
+            if (m == n) continue;
+            plen += (size_t)snprintf(peers + plen, sizeof peers - plen, "peer = %s:%ld\n", host[m],
+                                     p2p_port + m);
+        }
+        char ini[MAX_NODES * 96 + 2048];
         snprintf(ini, sizeof ini,
                  "; Tally node configuration (see README, \"Configuration\")\n"
                  "[chain]\ngenesis = ../genesis.json\n\n"
                  "[node]\nname = node%ld\ndata_dir = data\nkey = node.key\n\n"
-                 "[rpc]\nhost = 127.0.0.1\nport = %ld\nmax_body = 4194304\nmax_batch = 2000\n"
+                 "[rpc]\nhost = %s\nport = %ld\nmax_body = 4194304\nmax_batch = 2000\n"
                  "max_conns = 4096\n\n"
                  "[pool]\ncapacity = 200000\nmax_per_sender = 4096\n\n"
                  "[builder]\nmin_block_txs = %ld\nmax_block_txs = %ld\nblock_interval_ms = %ld\n\n"
+                 "; TLS 1.3 between validators, certificates from the chain CA; one\n"
+                 "; \"peer = host:port\" line per other validator\n"
+                 "[p2p]\nhost = %s\nport = %ld\nca = ../ca.crt\ncert = node.crt\n%s\n"
+                 "[consensus]\nview_timeout_ms = %ld\nview_timeout_max_ms = 30000\n\n"
+                 "[sync]\nbatch = 128\n\n"
                  "[log]\nlevel = info\n",
-                 n, port + n, mink, maxk, interval);
+                 n, host[n], port + n, mink, maxk, interval, host[n], p2p_port + n, peers,
+                 view_timeout);
         snprintf(path, sizeof path, "%s/config.ini", ndir);
         if (write_text(path, ini, 0644)) return EXIT_FAIL;
     }
@@ -197,12 +261,13 @@ static int chain_init(int argc, char **argv)
     free(text);
     cJSON_Delete(genesis);
     cJSON_Delete(accounts);
+    x509_ca_free(ca);
     printf("chain initialised in %s: %ld node(s), chain id %llu, %ld funded accounts "
            "(%s/accounts.json)\n",
            dir, nodes, chain_id, naccounts, dir);
     for (long n = 0; n < nodes; n++)
-        printf("  node%ld: tally node --dir %s/node%ld   (JSON-RPC http://127.0.0.1:%ld)\n", n, dir,
-               n, port + n);
+        printf("  node%ld: tally node --dir %s/node%ld   (JSON-RPC http://%s:%ld, p2p %s:%ld)\n", n,
+               dir, n, host[n], port + n, host[n], p2p_port + n);
     return EXIT_OK;
 }
 

@@ -27,6 +27,11 @@ void node_cfg_defaults(struct node_cfg *c)
     c->block_interval_ms = 200;
     c->lmdb_map_size = 64ull << 30;
     c->log_level = LOG_INFO;
+    snprintf(c->p2p_host, sizeof c->p2p_host, "127.0.0.1");
+    c->p2p_port = 30300;
+    c->view_timeout_ms = 1000;
+    c->view_timeout_max_ms = 30000;
+    c->sync_batch = 128;
 }
 
 struct ini_ctx {
@@ -99,6 +104,27 @@ static int on_ini(void *user, const char *section, const char *name, const char 
         UINT(block_interval_ms, 1, 3600000);
     else if (KEY("storage", "map_size"))
         UINT(lmdb_map_size, 1u << 20, 1ull << 44);
+    else if (KEY("p2p", "host"))
+        snprintf(c->p2p_host, sizeof c->p2p_host, "%s", value);
+    else if (KEY("p2p", "port"))
+        UINT(p2p_port, 1, 65535);
+    else if (KEY("p2p", "ca"))
+        resolve(c->ca_path, sizeof c->ca_path, c->dir, value);
+    else if (KEY("p2p", "cert"))
+        resolve(c->cert_path, sizeof c->cert_path, c->dir, value);
+    else if (KEY("p2p", "peer")) {
+        const char *colon = strrchr(value, ':');
+        if (!colon || colon == value || strlen(value) >= NODE_PEER_MAX ||
+            parse_uint(&u, colon + 1, 1, 65535))
+            goto bad_range;
+        if (c->npeers == NODE_MAX_PEERS) goto bad_range;
+        snprintf(c->peers[c->npeers++], NODE_PEER_MAX, "%s", value);
+    } else if (KEY("consensus", "view_timeout_ms"))
+        UINT(view_timeout_ms, 10, 3600000);
+    else if (KEY("consensus", "view_timeout_max_ms"))
+        UINT(view_timeout_max_ms, 10, 3600000);
+    else if (KEY("sync", "batch"))
+        UINT(sync_batch, 1, 4096);
     else if (KEY("log", "level")) {
         int l = log_level_parse(value);
         if (l < 0) goto bad_range;
@@ -127,6 +153,8 @@ int node_cfg_load(struct node_cfg *c, const char *dir, char *err, size_t errlen)
     resolve(c->data_dir, sizeof c->data_dir, dir, "data");
     resolve(c->key_path, sizeof c->key_path, dir, "node.key");
     resolve(c->genesis_path, sizeof c->genesis_path, dir, "../genesis.json");
+    resolve(c->ca_path, sizeof c->ca_path, dir, "../ca.crt");
+    resolve(c->cert_path, sizeof c->cert_path, dir, "node.crt");
     char path[NODE_PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/config.ini", dir);
     FILE *f = fopen(path, "r");
@@ -145,6 +173,12 @@ int node_cfg_load(struct node_cfg *c, const char *dir, char *err, size_t errlen)
     if (c->min_block_txs > c->max_block_txs) {
         snprintf(err, errlen, "config.ini: [builder] min_block_txs %zu > max_block_txs %zu",
                  c->min_block_txs, c->max_block_txs);
+        return TALLY_ECONFIG;
+    }
+    if (c->view_timeout_ms > c->view_timeout_max_ms) {
+        snprintf(
+            err, errlen, "config.ini: [consensus] view_timeout_ms %llu > view_timeout_max_ms %llu",
+            (unsigned long long)c->view_timeout_ms, (unsigned long long)c->view_timeout_max_ms);
         return TALLY_ECONFIG;
     }
     return 0;
@@ -250,6 +284,8 @@ void genesis_free(struct genesis *g)
 {
     free(g->alloc);
     free(g->issuers);
+    free(g->validators);
+    free(g->validator_names);
     memset(g, 0, sizeof *g);
 }
 
@@ -339,6 +375,42 @@ int genesis_load(struct genesis *g, const char *path, char *err, size_t errlen)
     {
         if (json_addr(g->issuers[g->nissuers], it, "each issuer", err, errlen)) goto out;
         g->nissuers++;
+    }
+    const cJSON *vals = cJSON_GetObjectItemCaseSensitive(root, "validators");
+    if (vals && !cJSON_IsArray(vals)) {
+        snprintf(err, errlen, "genesis: \"validators\" must be an array");
+        goto out;
+    }
+    n = (size_t)cJSON_GetArraySize(vals);
+    if (n > GENESIS_MAX_VALIDATORS) {
+        snprintf(err, errlen, "genesis: more than %d validators", GENESIS_MAX_VALIDATORS);
+        goto out;
+    }
+    g->validators = calloc(n ? n : 1, 32);
+    g->validator_names = calloc(n ? n : 1, 64);
+    if (!g->validators || !g->validator_names) {
+        rc = TALLY_ENOMEM;
+        goto out;
+    }
+    cJSON_ArrayForEach(it, vals)
+    {
+        /* {"name", "id", "address"} or just the ID as a string */
+        const cJSON *id = cJSON_IsObject(it) ? cJSON_GetObjectItemCaseSensitive(it, "id") : it;
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
+        if (!cJSON_IsString(id) ||
+            hex_decode_fixed(g->validators[g->nvalidators], 32, id->valuestring)) {
+            snprintf(err, errlen, "genesis: validator %zu: \"id\" must be 0x + 64 hex digits",
+                     g->nvalidators);
+            goto out;
+        }
+        for (size_t j = 0; j < g->nvalidators; j++)
+            if (!memcmp(g->validators[j], g->validators[g->nvalidators], 32)) {
+                snprintf(err, errlen, "genesis: validator %zu is listed twice", g->nvalidators);
+                goto out;
+            }
+        snprintf(g->validator_names[g->nvalidators], 64, "%s",
+                 cJSON_IsString(name) ? name->valuestring : "");
+        g->nvalidators++;
     }
     rc = 0;
 out:

@@ -9,6 +9,8 @@
 
 #define NODE_PATH_MAX    1024
 #define GENESIS_FILE_MAX (16u * 1024 * 1024)
+#define NODE_MAX_PEERS   128
+#define NODE_PEER_MAX    128 /* "host:port" */
 
 struct node_cfg {
     char dir[NODE_PATH_MAX];          /* the node directory (config.ini lives here) */
@@ -29,6 +31,19 @@ struct node_cfg {
     uint64_t block_interval_ms;       /* [builder] block_interval_ms */
     uint64_t lmdb_map_size;           /* [storage] map_size bytes */
     int log_level;                    /* [log] level */
+    /* [p2p]: TLS transport between validators (started when genesis lists
+     * more than one validator) */
+    char p2p_host[64];                         /* [p2p] host (listen address) */
+    int p2p_port;                              /* [p2p] port */
+    char ca_path[NODE_PATH_MAX];               /* [p2p] ca (chain CA certificate) */
+    char cert_path[NODE_PATH_MAX];             /* [p2p] cert (this node's certificate) */
+    char peers[NODE_MAX_PEERS][NODE_PEER_MAX]; /* [p2p] peer = host:port (one line each) */
+    size_t npeers;
+    /* [consensus] */
+    uint64_t view_timeout_ms;     /* [consensus] view_timeout_ms: timeout of view 0 */
+    uint64_t view_timeout_max_ms; /* [consensus] view_timeout_max_ms: back-off cap */
+    /* [sync] */
+    size_t sync_batch; /* [sync] batch: blocks per range request */
 };
 
 /* Defaults for every field (dir/name empty). */

@@ -1,6 +1,7 @@
 #include "node/node.h"
 #include <signal.h>
 #include <sys/resource.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,22 +95,75 @@ static void arm_interval_timer(struct node *n, uint64_t now)
     uv_timer_start(&n->build_timer, on_build_timer, wait ? wait : 1, 0);
 }
 
-static int build_one(struct node *n, size_t ready)
+/* ---- ledger helpers: the only places node/ builds, executes and commits ---- */
+
+void node_ledger_discard(struct node *n)
 {
-    uint64_t t0 = clock_mono_ns();
+    if (!n->cur.b) return;
+    ledger_discard(n->ledger);
+    block_free(n->cur.b);
+    free(n->cur.rcpts);
+    n->cur.b = NULL;
+    n->cur.rcpts = NULL;
+}
+
+/* Build the next block from the ready candidates, in consensus view `view`;
+ * it becomes n->cur (pending). 0, TALLY_ENOTFOUND (all refused), or an error. */
+static int node_ledger_build(struct node *n, size_t ready, uint64_t view)
+{
+    node_ledger_discard(n);
     struct block *b;
     struct receipt *rcpts;
     int rc = ledger_build(n->ledger, &b, &rcpts, n->cands, ready, n->address, clock_wall_ms(),
                           on_drop, n);
-    if (rc == TALLY_ENOTFOUND) return 0; /* everything was refused (and dropped) */
+    if (rc == TALLY_ENOTFOUND) return rc; /* everything was refused (and dropped) */
     if (rc) {
         log_error(MOD, "building block %llu failed: %s (%s)",
                   (unsigned long long)ledger_height(n->ledger) + 1, tally_strerror(rc),
                   ledger_errmsg(n->ledger));
         return rc;
     }
+    b->h.view = view; /* the header carries the view; the hash covers it */
+    if ((rc = block_seal(b))) {
+        ledger_discard(n->ledger);
+        block_free(b);
+        free(rcpts);
+        return rc;
+    }
+    n->cur.b = b;
+    n->cur.rcpts = rcpts;
+    return 0;
+}
+
+int node_ledger_execute(struct node *n, struct block *b, char *why, size_t whylen)
+{
+    node_ledger_discard(n);
+    struct receipt *rcpts;
+    int rc = ledger_execute(n->ledger, &rcpts, b, why, whylen);
+    if (rc) return rc;
+    n->cur.b = b;
+    n->cur.rcpts = rcpts;
+    return 0;
+}
+
+/* Commit n->cur with its certificate. On success the block moves to the
+ * recent ring. */
+int node_ledger_commit_cur(struct node *n, const uint8_t *cert, size_t cert_len, double exec_ms)
+{
+    struct block *b = n->cur.b;
+    struct receipt *rcpts = n->cur.rcpts;
+    free(b->cert);
+    b->cert = NULL;
+    b->cert_len = 0;
+    if (cert_len) {
+        if (!(b->cert = malloc(cert_len))) return TALLY_ENOMEM;
+        memcpy(b->cert, cert, cert_len);
+        b->cert_len = cert_len;
+    }
     uint64_t t1 = clock_mono_ns();
-    rc = ledger_commit(n->ledger, b, rcpts);
+    int rc = ledger_commit(n->ledger, b, rcpts);
+    n->cur.b = NULL;
+    n->cur.rcpts = NULL;
     if (rc) {
         log_error(MOD, "committing block %llu failed: %s (%s)", (unsigned long long)b->h.height,
                   tally_strerror(rc), ledger_errmsg(n->ledger));
@@ -117,38 +171,83 @@ static int build_one(struct node *n, size_t ready)
         free(rcpts);
         return rc;
     }
-    uint64_t t2 = clock_mono_ns();
+    node_after_commit(n, b, rcpts, exec_ms, (double)(clock_mono_ns() - t1) / 1e6, 1);
+    return 0;
+}
+
+int node_ledger_apply(struct node *n, const struct block *b)
+{
+    node_ledger_discard(n);
+    struct receipt *rcpts;
+    char why[256] = "";
+    uint64_t t0 = clock_mono_ns();
+    int rc = ledger_execute(n->ledger, &rcpts, b, why, sizeof why);
+    if (rc) {
+        log_warn(MOD, "block %llu from sync does not execute: %s (%s)",
+                 (unsigned long long)b->h.height, tally_strerror(rc), why);
+        return rc;
+    }
+    uint64_t t1 = clock_mono_ns();
+    rc = ledger_commit(n->ledger, b, rcpts);
+    if (rc) {
+        log_error(MOD, "committing synced block %llu failed: %s (%s)",
+                  (unsigned long long)b->h.height, tally_strerror(rc), ledger_errmsg(n->ledger));
+        free(rcpts);
+        return rc;
+    }
+    node_after_commit(n, (struct block *)b, rcpts, (double)(t1 - t0) / 1e6,
+                      (double)(clock_mono_ns() - t1) / 1e6, 0);
+    return 0;
+}
+
+void node_after_commit(struct node *n, struct block *b, struct receipt *rcpts, double exec_ms,
+                       double commit_ms, int own)
+{
     n->last_block_ms = clock_wall_ms();
     n->committed_txs += b->ntx;
     pool_remove_committed(n->pool, b->txs, b->ntx, node_nonce_of, n);
+    n->last_commit_ms = clock_mono_ns() / 1000000;
+    n->txs_reported = -1; /* consensus must hear about the pool after every commit */
+    n->txs_idle_count = SIZE_MAX;
     char h[67];
     hex_encode(h, b->hash, 32);
-    log_info(MOD,
-             "block %llu committed: %zu txs, hash %.18s.., build %.1f ms, commit %.1f ms, "
-             "pool %zu",
-             (unsigned long long)b->h.height, b->ntx, h, (double)(t1 - t0) / 1e6,
-             (double)(t2 - t1) / 1e6, pool_count(n->pool));
-    remember_block(n, b, rcpts);
-    return 1;
+    log_msg(own ? LOG_INFO : LOG_DEBUG, MOD,
+            "block %llu committed: %zu txs, hash %.18s.., view %llu, exec %.1f ms, commit %.1f "
+            "ms, pool %zu%s",
+            (unsigned long long)b->h.height, b->ntx, h, (unsigned long long)b->h.view, exec_ms,
+            commit_ms, pool_count(n->pool), own ? "" : " (sync)");
+    if (own)
+        remember_block(n, b, rcpts);
+    else
+        free(rcpts);
 }
 
 void node_maybe_build(struct node *n)
 {
     if (n->stopping) return;
-    for (int rounds = 0; rounds < 64; rounds++) {
+    for (int rounds = 0; rounds < 8 && n->build_req; rounds++) {
+        if (n->build_height != ledger_height(n->ledger) + 1) {
+            n->build_req = 0;
+            return;
+        }
         size_t ready = pool_select(n->pool, n->cands, n->cfg.max_block_txs, node_nonce_of, n);
-        if (!ready) return;
+        if (!ready) {
+            n->build_req = 0;
+            node_consensus_nothing_ready(n);
+            return;
+        }
         uint64_t now = clock_wall_ms();
         if (ready < n->cfg.min_block_txs && now < n->last_block_ms + n->cfg.block_interval_ms) {
             arm_interval_timer(n, now);
             return;
         }
-        int rc = build_one(n, ready);
-        if (rc < 0) {
-            arm_interval_timer(n, now); /* retry later rather than spin */
-            return;
-        }
-        if (ready < n->cfg.max_block_txs) return;
+        uint64_t t0 = clock_mono_ns();
+        int rc = node_ledger_build(n, ready, n->build_view);
+        if (rc == TALLY_ENOTFOUND) continue; /* all refused: try what is left */
+        n->build_req = 0;
+        if (rc) return; /* logged; consensus times out and moves on */
+        node_consensus_proposal_ready(n, (double)(clock_mono_ns() - t0) / 1e6);
+        return;
     }
 }
 
@@ -156,6 +255,7 @@ static void on_check(uv_check_t *h)
 {
     struct node *n = h->data;
     node_submit_flush(n);
+    node_consensus_check(n);
     if (n->build_wanted) {
         n->build_wanted = 0;
         node_maybe_build(n);
@@ -174,6 +274,7 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_signal_stop(&n->sigterm);
     if (n->rpc) rpc_server_stop(n->rpc);
     n->rpc = NULL;
+    node_consensus_stop(n);
     uv_close((uv_handle_t *)&n->build_timer, NULL);
     uv_close((uv_handle_t *)&n->check, NULL);
     uv_close((uv_handle_t *)&n->sigint, NULL);
@@ -248,9 +349,13 @@ static void close_all(struct node *n)
         free(n->recent[i].rcpts);
     }
     if (n->collect) {
-        for (size_t i = 0; i < n->collect->count; i++) free(n->collect->items[i].hex);
+        for (size_t i = 0; i < n->collect->count; i++) {
+            free(n->collect->items[i].hex);
+            free(n->collect->items[i].raw);
+        }
         free(n->collect);
     }
+    node_consensus_free(n);
     free(n->cands);
     pool_free(n->pool);
     ledger_close(n->ledger);
@@ -308,6 +413,8 @@ int node_run(const char *dir)
     rc = node_api_register(n);
     if (rc) goto out_loop;
     n->last_block_ms = clock_wall_ms();
+    rc = node_consensus_start(n);
+    if (rc) goto out_loop;
     char haddr[43], hhead[67];
     uint8_t head[32];
     hex_encode(haddr, n->address, 20);
@@ -328,6 +435,7 @@ out_loop:
         /* start-up failed after the loop was set up: close the handles */
         n->stopping = 1;
         if (n->rpc) rpc_server_stop(n->rpc);
+        node_consensus_stop(n);
         uv_close((uv_handle_t *)&n->build_timer, NULL);
         uv_close((uv_handle_t *)&n->check, NULL);
         uv_close((uv_handle_t *)&n->sigint, NULL);

@@ -4,18 +4,26 @@
 #include <stdint.h>
 #include <uv.h>
 #include "chain/block.h"
+#include "consensus/pbft.h"
 #include "crypto/nodekey.h"
 #include "exec/exec.h"
 #include "exec/ledger.h"
+#include "net/net.h"
 #include "node/config.h"
 #include "pool/pool.h"
 #include "rpc/rpc.h"
 #include "store/store.h"
+#include "sync/sync.h"
+#include "util/buf.h"
 
 #define NODE_DROPPED_MAX         8192  /* remembered dropped/refused transactions */
 #define NODE_RECENT_BLOCKS       64    /* committed blocks kept decoded in memory */
 #define NODE_RECOVER_CHUNK       128   /* transactions per sender-recovery work item */
 #define NODE_SUBMIT_MAX_INFLIGHT 65536 /* transactions in recovery at once */
+#define NODE_FRAME_PBFT          1     /* net frame types (sync/ uses 0x10..0x12) */
+#define NODE_FRAME_TXS           2
+#define NODE_GOSSIP_MAX          (4u << 20) /* bytes of transactions per gossip frame */
+#define NODE_PBFT_STATE_KEY      "pbft"     /* key in STORE_DB_CONSENSUS */
 
 struct node;
 
@@ -23,6 +31,9 @@ struct node;
 struct submit_item {
     char *hex; /* owned copy of the raw transaction's hex (decoded on a worker) */
     size_t hex_len;
+    uint8_t *raw; /* or: owned raw bytes gossiped by a peer */
+    size_t raw_len;
+    int from_peer; /* gossiped by a peer: no reply, not forwarded again */
     struct tx *tx;
     struct rpc_req *req; /* NULL for items of a WS merge (answered by the group) */
     struct merge_op *merge;
@@ -55,6 +66,16 @@ struct recent_block {
     struct receipt *rcpts;
 };
 
+/* A block built (as leader) or executed (as replica) whose state is pending
+ * in the ledger until PBFT commits it. */
+struct node_cur {
+    struct block *b;
+    struct receipt *rcpts;
+};
+
+struct pbft_queued; /* events raised while pbft_step's updates are performed */
+struct exec_job;
+
 struct node {
     struct node_cfg cfg;
     struct genesis genesis;
@@ -81,6 +102,29 @@ struct node {
     struct recent_block recent[NODE_RECENT_BLOCKS]; /* ring by height */
     uint64_t committed_txs;                         /* since genesis */
     uint64_t started_ms;
+
+    /* consensus (consensus.c) */
+    struct pbft *pbft;
+    struct pbft_update up;
+    uint32_t nvals, self;
+    uint8_t (*val_ids)[32]; /* borrowed from genesis (or our own ID alone) */
+    uv_timer_t pbft_timer;
+    int in_step;
+    struct pbft_queued *q_head, *q_tail;
+    struct node_cur cur;
+    int build_req; /* PBFT asked this node to propose (build_height, build_view) */
+    uint64_t build_height, build_view;
+    int txs_reported;      /* last PBFT_EV_TXS pending value, -1 before the first */
+    size_t txs_idle_count; /* pool size when a build found nothing ready */
+    struct exec_job *exec; /* proposal whose senders are being recovered */
+    uint64_t last_commit_ms;
+    uint64_t view_changes; /* views entered above 0 */
+    /* network */
+    struct net *net;
+    struct sync *sync;
+    struct buf gossip; /* u32 count || (u32 len || raw) * count, from our own clients */
+    size_t gossip_count;
+    uint64_t gossip_sent, gossip_received;
 };
 
 /* api.c: register JSON-RPC methods and WS ops. */
@@ -99,8 +143,38 @@ const char *node_find_dropped(const struct node *n, const uint8_t hash[32]);
 /* The committed block at height from memory or storage (caller block_free()s
  * only when *owned is set). Errors: TALLY_ENOTFOUND. */
 int node_block_at(struct node *n, struct block **out, int *owned, uint64_t height);
-/* Build and commit blocks while enough transactions are ready. */
+/* If consensus asked this node to propose: build a block once enough
+ * transactions are ready (k / interval) and hand it to consensus. */
 void node_maybe_build(struct node *n);
+/* Gossip a client-submitted transaction to peers (batched per loop turn). */
+void node_gossip_add(struct node *n, const struct tx *tx);
+/* Queue raw transactions gossiped by a peer for recovery and admission. */
+void node_submit_peer_raw(struct node *n, const uint8_t *raw, size_t len);
+
+/* node.c: the ledger helpers (all building, executing and committing goes
+ * through these). */
+void node_ledger_discard(struct node *n);
+/* Execute a received block (senders recovered); on success it becomes
+ * n->cur (owned by the node from then on). */
+int node_ledger_execute(struct node *n, struct block *b, char *why, size_t whylen);
+int node_ledger_commit_cur(struct node *n, const uint8_t *cert, size_t cert_len, double exec_ms);
+/* Execute and commit a certified block from sync (b stays the caller's). */
+int node_ledger_apply(struct node *n, const struct block *b);
+
+/* consensus.c */
+/* n->cur was built as this node's proposal: hand it to PBFT. */
+void node_consensus_proposal_ready(struct node *n, double build_ms);
+/* PBFT asked for a block but no transaction is ready. */
+void node_consensus_nothing_ready(struct node *n);
+/* Start PBFT, the P2P transport and sync (after the ledger is open). */
+int node_consensus_start(struct node *n);
+void node_consensus_stop(struct node *n);
+void node_consensus_free(struct node *n);
+/* Check-phase work: flush gossip, report pool changes to PBFT. */
+void node_consensus_check(struct node *n);
+/* Committed block after ledger_commit: pool, recent ring, counters, log. */
+void node_after_commit(struct node *n, struct block *b, struct receipt *rcpts, double exec_ms,
+                       double commit_ms, int own);
 uint64_t node_nonce_of(void *arg, const uint8_t addr[20]);
 
 #endif

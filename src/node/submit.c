@@ -96,6 +96,16 @@ static int admit(struct node *n, struct store_txn *t, struct tx *tx, char *why, 
 /* Hex-decode and RLP-decode one item (worker thread: pure, no shared state). */
 static void decode_item(struct submit_item *it)
 {
+    if (it->raw) {
+        char err[128] = "";
+        it->err = tx_decode(&it->tx, it->raw, it->raw_len, err, sizeof err);
+        if (it->err)
+            snprintf(it->why, sizeof it->why, "invalid transaction: %s",
+                     err[0] ? err : tally_strerror(it->err));
+        free(it->raw);
+        it->raw = NULL;
+        return;
+    }
     const char *hex = it->hex;
     size_t len = it->hex_len, got;
     uint8_t *raw = NULL;
@@ -126,7 +136,7 @@ static void recover_work(uv_work_t *w)
     struct submit_work *sw = w->data;
     for (size_t i = 0; i < sw->count; i++) {
         struct submit_item *it = &sw->items[i];
-        if (it->hex) decode_item(it);
+        if (it->hex || it->raw) decode_item(it);
         if (it->err) continue;
         if (tx_recover_sender(it->tx)) {
             it->err = TALLY_ESIG;
@@ -150,13 +160,18 @@ static void recover_done(uv_work_t *w, int status)
             snprintf(it->why, sizeof it->why, "node is shutting down");
         }
         if (!it->err) it->err = admit(n, t, it->tx, it->why, sizeof it->why);
-        if (!it->err) admitted++;
+        if (!it->err) {
+            admitted++;
+            if (!it->from_peer) node_gossip_add(n, it->tx); /* the pool owns tx now */
+        }
         reply_submit(n, it);
         if (it->err && it->tx) {
-            if (it->err != TALLY_EDUP) node_remember_dropped(n, it->tx->hash, it->why);
+            if (it->err != TALLY_EDUP && !it->from_peer)
+                node_remember_dropped(n, it->tx->hash, it->why);
             tx_free(it->tx);
         }
         free(it->hex);
+        free(it->raw);
         it->tx = NULL;
     }
     if (t) store_txn_abort(t);
@@ -185,6 +200,31 @@ static void dispatch(struct node *n)
 void node_submit_flush(struct node *n)
 {
     dispatch(n);
+}
+
+static int collect_item(struct node *n, struct submit_item *it)
+{
+    if (!n->collect) {
+        n->collect = malloc(sizeof *n->collect);
+        if (!n->collect) return TALLY_ENOMEM;
+        n->collect->count = 0;
+    }
+    n->inflight++;
+    n->collect->items[n->collect->count++] = *it;
+    if (n->collect->count == NODE_RECOVER_CHUNK) dispatch(n);
+    return 0;
+}
+
+void node_submit_peer_raw(struct node *n, const uint8_t *raw, size_t len)
+{
+    if (n->stopping || len == 0 || len > TX_MAX_SIZE) return;
+    if (n->inflight + pool_count(n->pool) >= n->cfg.pool_capacity ||
+        n->inflight >= NODE_SUBMIT_MAX_INFLIGHT)
+        return; /* full: the peer's clients were answered by the peer */
+    struct submit_item it = {.from_peer = 1, .raw_len = len};
+    if (!(it.raw = malloc(len))) return;
+    memcpy(it.raw, raw, len);
+    if (collect_item(n, &it)) free(it.raw);
 }
 
 void node_submit_raw(struct node *n, struct rpc_req *req, struct merge_op *merge, size_t index,

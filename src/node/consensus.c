@@ -1,0 +1,758 @@
+/* PBFT, the P2P transport, transaction gossip and block sync wired into the
+ * node (see docs/node.md and docs/consensus.md, "Driving the core"). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "node/node_int.h"
+#include "store/chainstore.h"
+#include "util/clock.h"
+#include "util/hex.h"
+#include "util/log.h"
+
+#define MOD "consensus"
+
+struct pbft_queued {
+    struct pbft_queued *next;
+    struct pbft_event ev;
+    uint8_t *buf; /* owned copy of the event's bytes */
+};
+
+struct exec_job {
+    uv_work_t w;
+    struct node *n;
+    struct block *b;
+    int cancelled;
+    int err;
+    uint64_t t0;
+};
+
+static uint64_t mono_ms(void)
+{
+    return clock_mono_ns() / 1000000;
+}
+
+/* ---- injected crypto: the node's Ed25519 key ---- */
+
+static int c_sign(void *ctx, uint8_t sig[PBFT_SIG_LEN], const uint8_t digest[32])
+{
+    return nodekey_sign(ctx, sig, digest, 32);
+}
+
+static int c_verify(void *ctx, const uint8_t id[32], const uint8_t sig[PBFT_SIG_LEN],
+                    const uint8_t digest[32])
+{
+    return nodekey_verify(id, sig, digest, 32) ? TALLY_ESIG : 0;
+}
+
+static int val_index(struct node *n, const uint8_t id[32])
+{
+    for (uint32_t i = 0; i < n->nvals; i++)
+        if (!memcmp(n->val_ids[i], id, 32)) return (int)i;
+    return -1;
+}
+
+static const char *val_name(struct node *n, uint32_t i)
+{
+    if (n->genesis.nvalidators > i && n->genesis.validator_names[i][0])
+        return n->genesis.validator_names[i];
+    return "?";
+}
+
+/* ---- feeding the core ---- */
+
+static void perform(struct node *n);
+
+static void feed(struct node *n, const struct pbft_event *ev);
+
+static void queue_event(struct node *n, const struct pbft_event *ev)
+{
+    struct pbft_queued *q = calloc(1, sizeof *q);
+    if (!q) {
+        log_error(MOD, "out of memory queueing a consensus event");
+        return;
+    }
+    q->ev = *ev;
+    const uint8_t *src = NULL;
+    size_t len = 0;
+    switch (ev->type) {
+    case PBFT_EV_RECEIVE: src = ev->u.receive.msg, len = ev->u.receive.len; break;
+    case PBFT_EV_PROPOSAL_READY: src = ev->u.proposal.proposal, len = ev->u.proposal.len; break;
+    case PBFT_EV_SYNCED: src = ev->u.synced.cert, len = ev->u.synced.cert_len; break;
+    default: break;
+    }
+    if (len) {
+        if (!(q->buf = malloc(len))) {
+            free(q);
+            log_error(MOD, "out of memory queueing a consensus event");
+            return;
+        }
+        memcpy(q->buf, src, len);
+        switch (ev->type) {
+        case PBFT_EV_RECEIVE: q->ev.u.receive.msg = q->buf; break;
+        case PBFT_EV_PROPOSAL_READY: q->ev.u.proposal.proposal = q->buf; break;
+        case PBFT_EV_SYNCED: q->ev.u.synced.cert = q->buf; break;
+        default: break;
+        }
+    }
+    if (n->q_tail)
+        n->q_tail->next = q;
+    else
+        n->q_head = q;
+    n->q_tail = q;
+}
+
+static void step_one(struct node *n, const struct pbft_event *ev)
+{
+    uint64_t h0 = pbft_height(n->pbft), v0 = pbft_view(n->pbft);
+    int rc = pbft_step(n->pbft, ev, &n->up);
+    if (rc) {
+        if (ev->type == PBFT_EV_RECEIVE)
+            log_debug(MOD, "message from %s refused: %s", val_name(n, ev->u.receive.from),
+                      pbft_errmsg(n->pbft));
+        else
+            log_warn(MOD, "consensus event %d refused: %s (%s)", (int)ev->type, tally_strerror(rc),
+                     pbft_errmsg(n->pbft));
+        if (rc != TALLY_ENOMEM) return;
+    }
+    perform(n);
+    uint64_t h1 = pbft_height(n->pbft), v1 = pbft_view(n->pbft);
+    if (v1 != v0 && v1 > 0 && h1 == h0) {
+        n->view_changes++;
+        uint32_t leader = pbft_leader(n->nvals, h1, v1);
+        log_info(MOD, "view change: height %llu view %llu, leader %s%s", (unsigned long long)h1,
+                 (unsigned long long)v1, val_name(n, leader),
+                 pbft_in_view_change(n->pbft) ? " (waiting for NEW-VIEW)" : "");
+    }
+}
+
+static void feed(struct node *n, const struct pbft_event *ev)
+{
+    if (!n->pbft || n->stopping) return;
+    if (n->in_step) {
+        queue_event(n, ev);
+        return;
+    }
+    n->in_step = 1;
+    step_one(n, ev);
+    while (n->q_head && !n->stopping) {
+        struct pbft_queued *q = n->q_head;
+        n->q_head = q->next;
+        if (!n->q_head) n->q_tail = NULL;
+        q->ev.now_ms = mono_ms();
+        step_one(n, &q->ev);
+        free(q->buf);
+        free(q);
+    }
+    n->in_step = 0;
+}
+
+/* ---- updates ---- */
+
+static int persist(struct node *n, const uint8_t *data, size_t len)
+{
+    struct store_txn *t;
+    int rc = store_txn_begin(n->store, &t, 1);
+    if (rc) return rc;
+    rc = store_put(t, STORE_DB_CONSENSUS, NODE_PBFT_STATE_KEY, strlen(NODE_PBFT_STATE_KEY), data,
+                   len);
+    if (rc) {
+        store_txn_abort(t);
+        return rc;
+    }
+    return store_txn_commit(t);
+}
+
+static void on_pbft_timer(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    struct pbft_event ev = {.type = PBFT_EV_TIMEOUT, .now_ms = mono_ms()};
+    feed(n, &ev);
+}
+
+static void executed(struct node *n, uint64_t height, const uint8_t hash[32], int ok,
+                     const uint8_t root[32])
+{
+    struct pbft_event ev = {.type = PBFT_EV_EXECUTED, .now_ms = mono_ms()};
+    ev.u.executed.height = height;
+    memcpy(ev.u.executed.hash, hash, 32);
+    ev.u.executed.ok = ok;
+    if (root) memcpy(ev.u.executed.root, root, 32);
+    feed(n, &ev);
+}
+
+/* Senders from the pool where we have the transaction already (gossip);
+ * returns how many still need recovery. */
+static size_t senders_from_pool(struct node *n, struct block *b)
+{
+    size_t missing = 0;
+    for (size_t i = 0; i < b->ntx; i++) {
+        struct tx *tx = b->txs[i];
+        struct tx *p = pool_find(n->pool, tx->hash);
+        if (p && p->has_sender) {
+            memcpy(tx->sender, p->sender, 20);
+            tx->has_sender = 1;
+        } else
+            missing++;
+    }
+    return missing;
+}
+
+static void finish_execute(struct node *n, struct block *b, uint64_t t0, int err)
+{
+    uint64_t height = b->h.height;
+    uint8_t hash[32], root[32];
+    memcpy(hash, b->hash, 32);
+    memcpy(root, b->h.state_root, 32);
+    char why[256] = "";
+    if (!err && height != ledger_height(n->ledger) + 1) {
+        block_free(b);
+        return; /* committed meanwhile (sync): stale */
+    }
+    if (!err)
+        err = node_ledger_execute(n, b, why, sizeof why);
+    else
+        snprintf(why, sizeof why, "a transaction signature does not recover");
+    if (err) {
+        log_warn(MOD, "proposal %llu does not execute: %s (%s)", (unsigned long long)height,
+                 tally_strerror(err), why);
+        block_free(b);
+        executed(n, height, hash, 0, NULL);
+        return;
+    }
+    log_debug(MOD, "proposal %llu executed: %zu txs in %.1f ms", (unsigned long long)height,
+              n->cur.b->ntx, (double)(clock_mono_ns() - t0) / 1e6);
+    executed(n, height, hash, 1, root);
+}
+
+static void exec_work(uv_work_t *w)
+{
+    struct exec_job *j = w->data;
+    for (size_t i = 0; i < j->b->ntx && !j->err; i++) {
+        struct tx *tx = j->b->txs[i];
+        if (!tx->has_sender && tx_recover_sender(tx)) j->err = TALLY_ESIG;
+    }
+}
+
+static void exec_done(uv_work_t *w, int status)
+{
+    struct exec_job *j = w->data;
+    struct node *n = j->n;
+    if (n->exec == j) n->exec = NULL;
+    if (j->cancelled || status || n->stopping) {
+        block_free(j->b);
+        free(j);
+        return;
+    }
+    struct block *b = j->b;
+    int err = j->err;
+    uint64_t t0 = j->t0;
+    free(j);
+    finish_execute(n, b, t0, err);
+}
+
+static void start_execute(struct node *n, const struct pbft_update_item *it)
+{
+    if (it->height != ledger_height(n->ledger) + 1) return; /* behind: sync will catch up */
+    struct sync_status ss;
+    if (n->sync) {
+        sync_get_status(n->sync, &ss);
+        if (ss.active) return; /* answered after sync; the core waits or moves on */
+    }
+    if (n->cur.b && !memcmp(n->cur.b->hash, it->hash, 32)) {
+        executed(n, it->height, it->hash, 1, n->cur.b->h.state_root);
+        return;
+    }
+    if (n->exec) {
+        n->exec->cancelled = 1;
+        n->exec = NULL;
+    }
+    uint64_t t0 = clock_mono_ns();
+    struct block *b;
+    int rc = block_decode(&b, it->data, it->len, 0);
+    if (rc || b->h.height != it->height || memcmp(b->hash, it->hash, 32) ||
+        memcmp(b->h.state_root, it->root, 32)) {
+        log_warn(MOD, "proposal %llu refused: %s", (unsigned long long)it->height,
+                 rc ? tally_strerror(rc) : "height, hash or state root differ from the message");
+        if (!rc) block_free(b);
+        executed(n, it->height, it->hash, 0, NULL);
+        return;
+    }
+    if (!senders_from_pool(n, b)) {
+        finish_execute(n, b, t0, 0);
+        return;
+    }
+    struct exec_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        block_free(b);
+        return;
+    }
+    j->n = n;
+    j->b = b;
+    j->t0 = t0;
+    j->w.data = j;
+    n->exec = j;
+    if (uv_queue_work(&n->loop, &j->w, exec_work, exec_done)) {
+        n->exec = NULL;
+        block_free(b);
+        free(j);
+    }
+}
+
+static void do_commit(struct node *n, const struct pbft_update_item *it)
+{
+    if (it->height <= ledger_height(n->ledger)) return; /* sync got there first */
+    if (it->height != ledger_height(n->ledger) + 1) {
+        log_warn(MOD, "cannot commit block %llu: head is %llu; syncing",
+                 (unsigned long long)it->height, (unsigned long long)ledger_height(n->ledger));
+        if (n->sync) sync_request(n->sync, it->height);
+        return;
+    }
+    if (!n->cur.b || memcmp(n->cur.b->hash, it->hash, 32)) {
+        /* executed earlier but replaced since: execute the bytes again (rare) */
+        struct block *b;
+        char why[256] = "";
+        int rc = it->data ? block_decode(&b, it->data, it->len, 0) : TALLY_ENOTFOUND;
+        if (!rc) {
+            senders_from_pool(n, b);
+            for (size_t i = 0; i < b->ntx && !rc; i++)
+                if (!b->txs[i]->has_sender) rc = tx_recover_sender(b->txs[i]);
+            if (!rc) rc = node_ledger_execute(n, b, why, sizeof why);
+            if (rc) block_free(b);
+        }
+        if (rc || !n->cur.b || memcmp(n->cur.b->hash, it->hash, 32)) {
+            log_error(MOD, "cannot commit block %llu: %s %s", (unsigned long long)it->height,
+                      tally_strerror(rc), why);
+            return;
+        }
+    }
+    (void)node_ledger_commit_cur(n, it->cert, it->cert_len, 0);
+}
+
+static void perform(struct node *n)
+{
+    int want_build = 0;
+    for (size_t i = 0; i < n->up.n && !n->stopping; i++) {
+        const struct pbft_update_item *it = &n->up.items[i];
+        switch (it->type) {
+        case PBFT_UP_PERSIST: {
+            int rc = persist(n, it->data, it->len);
+            if (rc) {
+                /* nothing that depends on it may be sent */
+                log_error(MOD, "cannot persist the consensus state: %s (%s); stopping here",
+                          tally_strerror(rc), store_errmsg(n->store));
+                return;
+            }
+            break;
+        }
+        case PBFT_UP_SEND:
+            if (n->net && it->to < n->nvals &&
+                net_send(n->net, n->val_ids[it->to], NODE_FRAME_PBFT, it->data, it->len))
+                log_debug(MOD, "message to %s not sent", val_name(n, it->to));
+            break;
+        case PBFT_UP_BROADCAST:
+            if (n->net) (void)net_broadcast(n->net, NODE_FRAME_PBFT, it->data, it->len);
+            break;
+        case PBFT_UP_BUILD:
+            n->build_req = 1;
+            n->build_height = it->height;
+            n->build_view = it->view;
+            want_build = 1;
+            break;
+        case PBFT_UP_EXECUTE: start_execute(n, it); break;
+        case PBFT_UP_COMMIT: do_commit(n, it); break;
+        case PBFT_UP_TIMER:
+            if (!it->at_ms)
+                uv_timer_stop(&n->pbft_timer);
+            else {
+                uint64_t now = mono_ms();
+                uv_timer_start(&n->pbft_timer, on_pbft_timer, it->at_ms > now ? it->at_ms - now : 0,
+                               0);
+            }
+            break;
+        case PBFT_UP_SYNC:
+            if (it->height <= ledger_height(n->ledger)) {
+                struct pbft_event ev = {.type = PBFT_EV_SYNCED, .now_ms = mono_ms()};
+                ev.u.synced.height = ledger_height(n->ledger);
+                ledger_head_hash(n->ledger, ev.u.synced.hash);
+                feed(n, &ev); /* queued: we are inside a step */
+            } else if (n->sync)
+                sync_request(n->sync, it->height);
+            break;
+        }
+    }
+    if (want_build) node_maybe_build(n);
+}
+
+void node_consensus_proposal_ready(struct node *n, double build_ms)
+{
+    struct block *b = n->cur.b;
+    struct buf enc;
+    buf_init(&enc, BLOCK_MAX_SIZE + 4096);
+    if (block_encode(&enc, b)) {
+        buf_free(&enc);
+        log_error(MOD, "cannot encode proposal %llu", (unsigned long long)b->h.height);
+        node_ledger_discard(n);
+        return;
+    }
+    log_debug(MOD, "proposing block %llu view %llu: %zu txs, built in %.1f ms",
+              (unsigned long long)b->h.height, (unsigned long long)b->h.view, b->ntx, build_ms);
+    struct pbft_event ev = {.type = PBFT_EV_PROPOSAL_READY, .now_ms = mono_ms()};
+    ev.u.proposal.height = b->h.height;
+    memcpy(ev.u.proposal.hash, b->hash, 32);
+    memcpy(ev.u.proposal.root, b->h.state_root, 32);
+    ev.u.proposal.proposal = enc.p;
+    ev.u.proposal.len = enc.len;
+    feed(n, &ev);
+    buf_free(&enc);
+}
+
+void node_consensus_nothing_ready(struct node *n)
+{
+    /* The pool holds only transactions that cannot go into a block now
+     * (nonce gaps): tell the core there is nothing to propose until the pool
+     * changes, or it would rotate leaders for nothing. */
+    n->txs_idle_count = pool_count(n->pool);
+    if (n->txs_reported != 0) {
+        n->txs_reported = 0;
+        struct pbft_event ev = {.type = PBFT_EV_TXS, .now_ms = mono_ms()};
+        ev.u.txs.pending = 0;
+        feed(n, &ev);
+    }
+}
+
+/* ---- gossip ---- */
+
+void node_gossip_add(struct node *n, const struct tx *tx)
+{
+    if (!n->net || n->stopping) return;
+    if (!n->gossip.len) {
+        uint8_t zero[4] = {0};
+        if (buf_append(&n->gossip, zero, 4)) return;
+    }
+    uint8_t l4[4] = {(uint8_t)(tx->raw_len >> 24), (uint8_t)(tx->raw_len >> 16),
+                     (uint8_t)(tx->raw_len >> 8), (uint8_t)tx->raw_len};
+    if (buf_append(&n->gossip, l4, 4) || buf_append(&n->gossip, tx->raw, tx->raw_len)) return;
+    n->gossip_count++;
+    if (n->gossip.len >= NODE_GOSSIP_MAX) node_consensus_check(n);
+}
+
+static void gossip_flush(struct node *n)
+{
+    if (!n->gossip_count) return;
+    uint32_t c = (uint32_t)n->gossip_count;
+    n->gossip.p[0] = (uint8_t)(c >> 24);
+    n->gossip.p[1] = (uint8_t)(c >> 16);
+    n->gossip.p[2] = (uint8_t)(c >> 8);
+    n->gossip.p[3] = (uint8_t)c;
+    (void)net_broadcast(n->net, NODE_FRAME_TXS, n->gossip.p, n->gossip.len);
+    n->gossip_sent += n->gossip_count;
+    n->gossip_count = 0;
+    n->gossip.len = 0;
+}
+
+static void gossip_receive(struct node *n, const uint8_t *p, size_t len)
+{
+    if (len < 4) return;
+    uint32_t count = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    size_t off = 4;
+    for (uint32_t i = 0; i < count; i++) {
+        if (len - off < 4) break;
+        size_t l =
+            (size_t)p[off] << 24 | (size_t)p[off + 1] << 16 | (size_t)p[off + 2] << 8 | p[off + 3];
+        off += 4;
+        if (len - off < l) break;
+        node_submit_peer_raw(n, p + off, l);
+        off += l;
+        n->gossip_received++;
+    }
+}
+
+void node_consensus_check(struct node *n)
+{
+    if (n->stopping || !n->pbft) return;
+    if (n->net) gossip_flush(n);
+    size_t cnt = pool_count(n->pool);
+    int pending = cnt > 0 && cnt != n->txs_idle_count;
+    if (pending != n->txs_reported) {
+        n->txs_reported = pending;
+        struct pbft_event ev = {.type = PBFT_EV_TXS, .now_ms = mono_ms()};
+        ev.u.txs.pending = pending;
+        feed(n, &ev);
+    }
+}
+
+/* ---- transport callbacks ---- */
+
+static void on_frame(void *ctx, const uint8_t peer_id[32], uint8_t type, const uint8_t *payload,
+                     size_t len)
+{
+    struct node *n = ctx;
+    if (n->stopping) return;
+    switch (type) {
+    case NODE_FRAME_PBFT: {
+        int idx = val_index(n, peer_id);
+        if (idx < 0) return;
+        struct pbft_event ev = {.type = PBFT_EV_RECEIVE, .now_ms = mono_ms()};
+        ev.u.receive.from = (uint32_t)idx;
+        ev.u.receive.msg = payload;
+        ev.u.receive.len = len;
+        feed(n, &ev);
+        break;
+    }
+    case NODE_FRAME_TXS: gossip_receive(n, payload, len); break;
+    default:
+        if (n->sync) sync_on_frame(n->sync, peer_id, type, payload, len);
+        break;
+    }
+}
+
+static void on_peer(void *ctx, const uint8_t peer_id[32], int up)
+{
+    struct node *n = ctx;
+    int idx = val_index(n, peer_id);
+    char hid[67];
+    hex_encode(hid, peer_id, 32);
+    log_info(MOD, "peer %s (%.18s..) %s", idx >= 0 ? val_name(n, (uint32_t)idx) : "?", hid,
+             up ? "connected" : "disconnected");
+    if (n->sync && !n->stopping) sync_on_peer(n->sync, peer_id, up);
+}
+
+/* ---- sync host ---- */
+
+static void s_head(void *ctx, uint64_t *height, uint8_t hash[32])
+{
+    struct node *n = ctx;
+    *height = ledger_height(n->ledger);
+    ledger_head_hash(n->ledger, hash);
+}
+
+static int s_send(void *ctx, const uint8_t id[32], uint8_t type, const uint8_t *p, size_t len)
+{
+    struct node *n = ctx;
+    return n->net ? net_send(n->net, id, type, p, len) : TALLY_ENOTFOUND;
+}
+
+static int s_apply(void *ctx, struct block *b)
+{
+    struct node *n = ctx;
+    if (n->exec) {
+        n->exec->cancelled = 1;
+        n->exec = NULL;
+    }
+    return node_ledger_apply(n, b);
+}
+
+/* The certificate of the committed head (NULL for genesis). *owned: free. */
+static void head_cert(struct node *n, struct block **owned)
+{
+    *owned = NULL;
+    struct block *b;
+    int own;
+    if (node_block_at(n, &b, &own, ledger_height(n->ledger))) return;
+    if (own)
+        *owned = b;
+    else {
+        /* borrowed from the ring: copy what we need into a shell block */
+        struct block *c = calloc(1, sizeof *c);
+        if (!c) return;
+        memcpy(c->hash, b->hash, 32);
+        if (b->cert_len && (c->cert = malloc(b->cert_len))) {
+            memcpy(c->cert, b->cert, b->cert_len);
+            c->cert_len = b->cert_len;
+        }
+        *owned = c;
+    }
+}
+
+static void s_synced(void *ctx, uint64_t height)
+{
+    struct node *n = ctx;
+    struct block *hb;
+    head_cert(n, &hb);
+    struct pbft_event ev = {.type = PBFT_EV_SYNCED, .now_ms = mono_ms()};
+    ev.u.synced.height = ledger_height(n->ledger);
+    ledger_head_hash(n->ledger, ev.u.synced.hash);
+    if (hb) {
+        ev.u.synced.cert = hb->cert;
+        ev.u.synced.cert_len = hb->cert_len;
+    }
+    feed(n, &ev);
+    block_free(hb);
+    (void)height;
+}
+
+/* ---- start / stop ---- */
+
+static int load_state(struct node *n, uint8_t **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    struct store_txn *t;
+    int rc = store_txn_begin(n->store, &t, 0);
+    if (rc) return rc;
+    const void *v;
+    size_t vl;
+    rc =
+        store_get(t, STORE_DB_CONSENSUS, NODE_PBFT_STATE_KEY, strlen(NODE_PBFT_STATE_KEY), &v, &vl);
+    if (!rc && vl) {
+        if ((*out = malloc(vl))) {
+            memcpy(*out, v, vl);
+            *len = vl;
+        } else
+            rc = TALLY_ENOMEM;
+    } else if (rc == TALLY_ENOTFOUND)
+        rc = 0;
+    store_txn_abort(t);
+    return rc;
+}
+
+static int start_net(struct node *n)
+{
+    struct net_cfg nc = {
+        .listen_host = n->cfg.p2p_host,
+        .listen_port = n->cfg.p2p_port,
+        .ca_path = n->cfg.ca_path,
+        .cert_path = n->cfg.cert_path,
+        .key_path = n->cfg.key_path,
+        .allowed_ids = (const uint8_t(*)[32])n->val_ids,
+        .nallowed = n->nvals,
+        .max_frame = BLOCK_MAX_SIZE + PBFT_MSG_OVERHEAD_MAX,
+        .max_queue = 2 * (BLOCK_MAX_SIZE + PBFT_MSG_OVERHEAD_MAX),
+    };
+    int rc = net_start(&n->net, &n->loop, &nc, on_frame, on_peer, n);
+    if (rc) {
+        log_error(MOD, "cannot start the P2P transport on %s:%d: %s", n->cfg.p2p_host,
+                  n->cfg.p2p_port, tally_strerror(rc));
+        n->net = NULL;
+        return rc;
+    }
+    for (size_t i = 0; i < n->cfg.npeers; i++) {
+        char host[NODE_PEER_MAX];
+        snprintf(host, sizeof host, "%s", n->cfg.peers[i]);
+        char *colon = strrchr(host, ':');
+        *colon = 0;
+        int port = atoi(colon + 1);
+        if (net_add_peer(n->net, host, port)) log_warn(MOD, "cannot add peer %s", n->cfg.peers[i]);
+    }
+    log_info(MOD, "P2P (TLS 1.3, chain CA %s) on %s:%d, %zu peer addresses", n->cfg.ca_path,
+             n->cfg.p2p_host, n->cfg.p2p_port, n->cfg.npeers);
+    struct sync_cfg sc = {
+        .vs = {n->nvals, (const uint8_t(*)[32])n->val_ids},
+        .crypto = {n->key, c_sign, c_verify},
+        .store = n->store,
+        .batch = n->cfg.sync_batch,
+    };
+    struct sync_host sh = {n, s_head, s_send, s_apply, s_synced};
+    rc = sync_new(&n->sync, &n->loop, &sc, &sh);
+    if (rc) log_error(MOD, "cannot start block sync: %s", tally_strerror(rc));
+    return rc;
+}
+
+int node_consensus_start(struct node *n)
+{
+    n->txs_reported = -1;
+    n->txs_idle_count = SIZE_MAX;
+    buf_init(&n->gossip, NODE_GOSSIP_MAX + TX_MAX_SIZE + 16);
+    pbft_update_init(&n->up);
+    uv_timer_init(&n->loop, &n->pbft_timer);
+    n->pbft_timer.data = n;
+    if (n->genesis.nvalidators) {
+        n->val_ids = n->genesis.validators;
+        n->nvals = (uint32_t)n->genesis.nvalidators;
+    } else {
+        n->val_ids = &n->id; /* no validators listed: this node alone */
+        n->nvals = 1;
+    }
+    int self = val_index(n, n->id);
+    if (self < 0) {
+        char hid[67];
+        hex_encode(hid, n->id, 32);
+        log_error(MOD, "this node (ID %s) is not one of the %u genesis validators", hid, n->nvals);
+        return TALLY_ECONFIG;
+    }
+    n->self = (uint32_t)self;
+    struct pbft_config pc = {
+        .vs = {n->nvals, (const uint8_t(*)[32])n->val_ids},
+        .self = n->self,
+        .crypto = {n->key, c_sign, c_verify},
+        .timeout_base_ms = n->cfg.view_timeout_ms,
+        .timeout_max_ms = n->cfg.view_timeout_max_ms,
+        .max_proposal = BLOCK_MAX_SIZE,
+    };
+    int rc = pbft_new(&n->pbft, &pc);
+    if (rc) {
+        log_error(MOD, "cannot create the PBFT core: %s", tally_strerror(rc));
+        return rc;
+    }
+    if (n->nvals > 1 && (rc = start_net(n))) return rc;
+
+    uint8_t *state;
+    size_t slen;
+    if ((rc = load_state(n, &state, &slen))) {
+        log_error(MOD, "cannot read the consensus state: %s", tally_strerror(rc));
+        return rc;
+    }
+    struct block *hb;
+    head_cert(n, &hb);
+    struct pbft_event ev = {.type = PBFT_EV_START, .now_ms = mono_ms()};
+    ev.u.start.height = ledger_height(n->ledger) + 1;
+    ev.u.start.state = state;
+    ev.u.start.state_len = slen;
+    ledger_head_hash(n->ledger, ev.u.start.head_hash);
+    if (hb && hb->cert_len) {
+        ev.u.start.head_cert = hb->cert;
+        ev.u.start.head_cert_len = hb->cert_len;
+    }
+    n->in_step = 1;
+    rc = pbft_step(n->pbft, &ev, &n->up);
+    free(state);
+    block_free(hb);
+    if (rc) {
+        n->in_step = 0;
+        log_error(MOD, "consensus cannot start from its stored state: %s (%s)", tally_strerror(rc),
+                  pbft_errmsg(n->pbft));
+        return rc;
+    }
+    perform(n);
+    n->in_step = 0;
+    uint64_t h = pbft_height(n->pbft), v = pbft_view(n->pbft);
+    log_info(MOD,
+             "PBFT: %u validators (f=%u, quorum %u), this is %s (#%u); height %llu view %llu, "
+             "leader %s",
+             n->nvals, pbft_faults(n->nvals), pbft_quorum(n->nvals), val_name(n, n->self), n->self,
+             (unsigned long long)h, (unsigned long long)v,
+             val_name(n, pbft_leader(n->nvals, h, v)));
+    return 0;
+}
+
+void node_consensus_stop(struct node *n)
+{
+    if (n->sync) sync_stop(n->sync);
+    n->sync = NULL;
+    if (n->net) net_stop(n->net);
+    n->net = NULL;
+    if (n->exec) {
+        n->exec->cancelled = 1;
+        n->exec = NULL;
+    }
+    if (n->pbft_timer.data == n && !uv_is_closing((uv_handle_t *)&n->pbft_timer)) {
+        uv_timer_stop(&n->pbft_timer);
+        uv_close((uv_handle_t *)&n->pbft_timer, NULL);
+    }
+}
+
+void node_consensus_free(struct node *n)
+{
+    while (n->q_head) {
+        struct pbft_queued *q = n->q_head;
+        n->q_head = q->next;
+        free(q->buf);
+        free(q);
+    }
+    n->q_tail = NULL;
+    node_ledger_discard(n);
+    pbft_update_free(&n->up);
+    pbft_free(n->pbft);
+    n->pbft = NULL;
+    buf_free(&n->gossip);
+}
