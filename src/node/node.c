@@ -232,7 +232,8 @@ void node_maybe_build(struct node *n)
         }
         size_t ready = pool_select(n->pool, n->cands, n->cfg.max_block_txs, node_nonce_of, n);
         if (!ready) {
-            n->build_req = 0;
+            /* keep the request: consensus asks once per view, and takes the
+             * proposal whenever transactions turn up */
             node_consensus_nothing_ready(n);
             return;
         }
