@@ -417,8 +417,14 @@ static int chain_status(const char *dir)
             continue;
         }
         cJSON *h = cJSON_GetObjectItem(res, "height"), *p = cJSON_GetObjectItem(res, "poolSize");
-        printf("node%d  %-26s up  pid %d  height %.0f  pool %.0f\n", i, url, (int)pid,
-               cJSON_IsNumber(h) ? h->valuedouble : -1, cJSON_IsNumber(p) ? p->valuedouble : -1);
+        cJSON *v = cJSON_GetObjectItem(res, "view"), *pe = cJSON_GetObjectItem(res, "peers");
+        cJSON *hh = cJSON_GetObjectItem(res, "headHash");
+        printf("node%d  %-26s up  pid %d  height %.0f  view %.0f  peers %.0f  pool %.0f  head "
+               "%.18s..\n",
+               i, url, (int)pid, cJSON_IsNumber(h) ? h->valuedouble : -1,
+               cJSON_IsNumber(v) ? v->valuedouble : 0, cJSON_IsNumber(pe) ? pe->valuedouble : 0,
+               cJSON_IsNumber(p) ? p->valuedouble : -1,
+               cJSON_IsString(hh) ? hh->valuestring : "?");
         cJSON_Delete(res);
     }
     return down ? EXIT_FAIL : EXIT_OK;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "node/node_int.h"
+#include "crypto/keccak.h"
 #include "store/chainstore.h"
 #include "util/clock.h"
 #include "util/hex.h"
@@ -273,11 +274,6 @@ static void m_gas_price(void *ctx, struct rpc_req *req, const cJSON *params)
     rpc_reply_result(req, j_u256(&n->rules.base_fee));
 }
 
-static void m_false(void *ctx, struct rpc_req *req, const cJSON *params)
-{
-    rpc_reply_result(req, cJSON_CreateFalse());
-}
-
 static void m_true(void *ctx, struct rpc_req *req, const cJSON *params)
 {
     rpc_reply_result(req, cJSON_CreateTrue());
@@ -500,6 +496,15 @@ static void m_call(void *ctx, struct rpc_req *req, const cJSON *params)
     rpc_reply_result(req, cJSON_CreateString("0x"));
 }
 
+static size_t connected_peers(struct node *n)
+{
+    if (!n->net) return 0;
+    struct net_peer_info info[PBFT_MAX_VALIDATORS];
+    size_t cnt = net_peers(n->net, info, PBFT_MAX_VALIDATORS), up = 0;
+    for (size_t i = 0; i < cnt && i < PBFT_MAX_VALIDATORS; i++) up += info[i].connected;
+    return up;
+}
+
 static cJSON *status_json(struct node *n)
 {
     cJSON *o = cJSON_CreateObject();
@@ -513,7 +518,11 @@ static cJSON *status_json(struct node *n)
     cJSON_AddNumberToObject(o, "txCount", (double)n->committed_txs);
     cJSON_AddNumberToObject(o, "poolSize", (double)pool_count(n->pool));
     cJSON_AddNumberToObject(o, "poolCapacity", (double)n->cfg.pool_capacity);
-    cJSON_AddNumberToObject(o, "peers", 0);
+    cJSON_AddNumberToObject(o, "peers", (double)connected_peers(n));
+    if (n->pbft) {
+        cJSON_AddNumberToObject(o, "view", (double)pbft_view(n->pbft));
+        cJSON_AddNumberToObject(o, "validators", (double)n->nvals);
+    }
     cJSON_AddItemToObject(o, "nodeId", j_hex(n->id, 32));
     cJSON_AddItemToObject(o, "address", j_hex(n->address, 20));
     cJSON_AddNumberToObject(o, "uptimeMs", (double)(clock_wall_ms() - n->started_ms));
@@ -548,14 +557,137 @@ static void m_tally_pool(void *ctx, struct rpc_req *req, const cJSON *params)
     rpc_reply_result(req, o);
 }
 
+static const char *validator_name(struct node *n, const uint8_t id[32])
+{
+    for (size_t i = 0; i < n->genesis.nvalidators; i++)
+        if (!memcmp(n->genesis.validators[i], id, 32)) return n->genesis.validator_names[i];
+    return "";
+}
+
+/* The other validators as the transport sees them. */
 static cJSON *peers_json(struct node *n)
 {
-    return cJSON_CreateArray(); /* single node until the PBFT issue */
+    cJSON *arr = cJSON_CreateArray();
+    if (!n->net) return arr;
+    struct net_peer_info info[PBFT_MAX_VALIDATORS];
+    size_t cnt = net_peers(n->net, info, PBFT_MAX_VALIDATORS);
+    for (size_t i = 0; i < cnt && i < PBFT_MAX_VALIDATORS; i++) {
+        const struct net_peer_info *p = &info[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToObject(o, "id", j_hex(p->id, 32));
+        cJSON_AddStringToObject(o, "name", validator_name(n, p->id));
+        cJSON_AddStringToObject(o, "address", p->addr);
+        cJSON_AddBoolToObject(o, "connected", p->connected);
+        cJSON_AddStringToObject(o, "direction", p->outbound ? "outbound" : "inbound");
+        cJSON_AddNumberToObject(o, "bytesIn", (double)p->bytes_in);
+        cJSON_AddNumberToObject(o, "bytesOut", (double)p->bytes_out);
+        cJSON_AddNumberToObject(o, "framesIn", (double)p->frames_in);
+        cJSON_AddNumberToObject(o, "framesOut", (double)p->frames_out);
+        cJSON_AddNumberToObject(o, "dropped", (double)p->dropped);
+        cJSON_AddNumberToObject(o, "queued", (double)p->queued);
+        if (n->sync) cJSON_AddNumberToObject(o, "height", (double)sync_peer_height(n->sync, p->id));
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
 }
 
 static void m_tally_peers(void *ctx, struct rpc_req *req, const cJSON *params)
 {
     rpc_reply_result(req, peers_json(ctx));
+}
+
+static void m_net_peer_count(void *ctx, struct rpc_req *req, const cJSON *params)
+{
+    rpc_reply_result(req, j_qty(connected_peers(ctx)));
+}
+
+static void m_tally_validators(void *ctx, struct rpc_req *req, const cJSON *params)
+{
+    struct node *n = ctx;
+    cJSON *arr = cJSON_CreateArray();
+    for (uint32_t i = 0; i < n->nvals; i++) {
+        cJSON *o = cJSON_CreateObject();
+        uint8_t addr[20], h[32];
+        keccak256(h, n->val_ids[i], 32);
+        memcpy(addr, h + 12, 20);
+        cJSON_AddNumberToObject(o, "index", i);
+        cJSON_AddStringToObject(o, "name", validator_name(n, n->val_ids[i]));
+        cJSON_AddItemToObject(o, "id", j_hex(n->val_ids[i], 32));
+        cJSON_AddItemToObject(o, "address", j_hex(addr, 20));
+        cJSON_AddBoolToObject(o, "self", i == n->self);
+        cJSON_AddItemToArray(arr, o);
+    }
+    rpc_reply_result(req, arr);
+}
+
+static void m_tally_consensus(void *ctx, struct rpc_req *req, const cJSON *params)
+{
+    struct node *n = ctx;
+    if (!n->pbft) {
+        rpc_reply_error(req, RPC_SERVER_ERROR, "consensus is not running", NULL);
+        return;
+    }
+    uint64_t h = pbft_height(n->pbft), v = pbft_view(n->pbft);
+    uint32_t leader = pbft_leader(n->nvals, h, v);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "algorithm", "pbft");
+    cJSON_AddNumberToObject(o, "height", (double)ledger_height(n->ledger));
+    cJSON_AddNumberToObject(o, "deciding", (double)h);
+    cJSON_AddNumberToObject(o, "view", (double)v);
+    cJSON_AddNumberToObject(o, "leaderIndex", leader);
+    cJSON_AddStringToObject(o, "leader", validator_name(n, n->val_ids[leader]));
+    cJSON_AddItemToObject(o, "leaderId", j_hex(n->val_ids[leader], 32));
+    cJSON_AddBoolToObject(o, "isLeader", leader == n->self);
+    cJSON_AddBoolToObject(o, "inViewChange", pbft_in_view_change(n->pbft));
+    cJSON_AddNumberToObject(o, "validators", n->nvals);
+    cJSON_AddNumberToObject(o, "faultsTolerated", pbft_faults(n->nvals));
+    cJSON_AddNumberToObject(o, "quorum", pbft_quorum(n->nvals));
+    cJSON_AddNumberToObject(o, "selfIndex", n->self);
+    cJSON_AddNumberToObject(o, "viewChanges", (double)n->view_changes);
+    cJSON_AddNumberToObject(o, "peersConnected", (double)connected_peers(n));
+    rpc_reply_result(req, o);
+}
+
+static cJSON *sync_json(struct node *n, struct sync_status *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    uint64_t head = ledger_height(n->ledger);
+    if (n->sync)
+        sync_get_status(n->sync, ss);
+    else
+        ss->current = ss->target = ss->start = head;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "syncing", ss->active);
+    cJSON_AddNumberToObject(o, "startingBlock", (double)ss->start);
+    cJSON_AddNumberToObject(o, "currentBlock", (double)ss->current);
+    cJSON_AddNumberToObject(o, "highestBlock", (double)ss->target);
+    cJSON_AddNumberToObject(o, "peers", (double)ss->peers);
+    cJSON_AddNumberToObject(o, "blocksPerSecond", ss->blocks_per_s);
+    cJSON_AddNumberToObject(o, "blocksApplied", (double)ss->applied);
+    return o;
+}
+
+static void m_tally_sync_status(void *ctx, struct rpc_req *req, const cJSON *params)
+{
+    struct sync_status ss;
+    rpc_reply_result(req, sync_json(ctx, &ss));
+}
+
+/* false, or the Ethereum shape while sync is fetching blocks */
+static void m_eth_syncing(void *ctx, struct rpc_req *req, const cJSON *params)
+{
+    struct sync_status ss;
+    cJSON *o = sync_json(ctx, &ss);
+    cJSON_Delete(o);
+    if (!ss.active) {
+        rpc_reply_result(req, cJSON_CreateFalse());
+        return;
+    }
+    o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "startingBlock", j_qty(ss.start));
+    cJSON_AddItemToObject(o, "currentBlock", j_qty(ss.current));
+    cJSON_AddItemToObject(o, "highestBlock", j_qty(ss.target));
+    rpc_reply_result(req, o);
 }
 
 static void m_tally_tx_status(void *ctx, struct rpc_req *req, const cJSON *params)
@@ -695,8 +827,8 @@ int node_api_register(struct node *n)
         {"net_version", m_net_version},
         {"web3_clientVersion", m_client_version},
         {"net_listening", m_true},
-        {"net_peerCount", m_zero},
-        {"eth_syncing", m_false},
+        {"net_peerCount", m_net_peer_count},
+        {"eth_syncing", m_eth_syncing},
         {"eth_accounts", m_empty_list},
         {"eth_blockNumber", m_block_number},
         {"eth_getBalance", m_get_balance},
@@ -715,6 +847,9 @@ int node_api_register(struct node *n)
         {"tally_status", m_tally_status},
         {"tally_pool", m_tally_pool},
         {"tally_peers", m_tally_peers},
+        {"tally_validators", m_tally_validators},
+        {"tally_consensus", m_tally_consensus},
+        {"tally_syncStatus", m_tally_sync_status},
         {"tally_txStatus", m_tally_tx_status},
     };
     static const struct {
