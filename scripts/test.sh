@@ -4,6 +4,9 @@
 #   2. unit tests and the deterministic PBFT simulator (ctest -L unit, -L sim)
 #   3. both again under AddressSanitizer + UndefinedBehaviorSanitizer
 #   4. end-to-end tests against real nodes (node --test tests/e2e, ethers.js)
+#   5. cluster tests: 4 nodes agreeing by PBFT over TLS, crashes, sync
+#      (node --test tests/cluster; the network-namespace variant skips with a
+#      message where namespaces are not allowed)
 # Prints one summary line "N passed, N failed" at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +52,7 @@ step "unit tests (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=pri
 step "PBFT simulator (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -L sim
 step "end-to-end tests" env TALLY_BIN="$PWD/build/tally" node --test --test-concurrency=1 tests/e2e/
+step "cluster tests" env TALLY_BIN="$PWD/build/tally" node --test --test-concurrency=1 tests/cluster/
 
 echo
 if ((failed)); then

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # README command 1: install what is missing, build, create a local chain in
 # ./chain (once) and start its nodes in the background.
-#   NODES=4 ./scripts/up.sh     (default: 1 node)
+#   NODES=1 ./scripts/up.sh     (default: 4 validators agreeing by PBFT over TLS)
 #   ./scripts/up.sh --reset     (throw the old chain away first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-NODES=${NODES:-1}
+NODES=${NODES:-4}
 CHAIN_DIR=${CHAIN_DIR:-chain}
 
 ./scripts/install.sh

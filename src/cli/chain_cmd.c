@@ -423,8 +423,7 @@ static int chain_status(const char *dir)
                "%.18s..\n",
                i, url, (int)pid, cJSON_IsNumber(h) ? h->valuedouble : -1,
                cJSON_IsNumber(v) ? v->valuedouble : 0, cJSON_IsNumber(pe) ? pe->valuedouble : 0,
-               cJSON_IsNumber(p) ? p->valuedouble : -1,
-               cJSON_IsString(hh) ? hh->valuestring : "?");
+               cJSON_IsNumber(p) ? p->valuedouble : -1, cJSON_IsString(hh) ? hh->valuestring : "?");
         cJSON_Delete(res);
     }
     return down ? EXIT_FAIL : EXIT_OK;

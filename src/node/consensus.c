@@ -165,6 +165,14 @@ static int persist(struct node *n, const uint8_t *data, size_t len)
 static void on_pbft_timer(uv_timer_t *t)
 {
     struct node *n = t->data;
+    uint64_t now = mono_ms();
+    if (now < n->pbft_timer_at) {
+        /* libuv's cached loop time ran behind our clock: the core would see
+         * an early TIMEOUT, ignore it, and never arm the timer again */
+        uv_timer_start(&n->pbft_timer, on_pbft_timer, n->pbft_timer_at - now, 0);
+        return;
+    }
+    n->pbft_timer_at = 0;
     struct pbft_event ev = {.type = PBFT_EV_TIMEOUT, .now_ms = mono_ms()};
     feed(n, &ev);
 }
@@ -361,6 +369,7 @@ static void perform(struct node *n)
         case PBFT_UP_EXECUTE: start_execute(n, it); break;
         case PBFT_UP_COMMIT: do_commit(n, it); break;
         case PBFT_UP_TIMER:
+            n->pbft_timer_at = it->at_ms;
             if (!it->at_ms)
                 uv_timer_stop(&n->pbft_timer);
             else {

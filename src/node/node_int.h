@@ -109,6 +109,7 @@ struct node {
     uint32_t nvals, self;
     uint8_t (*val_ids)[32]; /* borrowed from genesis (or our own ID alone) */
     uv_timer_t pbft_timer;
+    uint64_t pbft_timer_at; /* when the core wants its TIMEOUT (monotonic ms) */
     int in_step;
     struct pbft_queued *q_head, *q_tail;
     struct node_cur cur;

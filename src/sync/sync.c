@@ -35,7 +35,8 @@ struct peer {
     int up;
     uint64_t height;
     uint8_t hash[32];
-    int ahead_seen; /* the last STATUS already showed this peer ahead of us */
+    int ahead_seen;      /* the last STATUS already showed this peer ahead of us */
+    uint64_t ahead_head; /* ... while our head was this */
     int inflight;
     uint64_t bad_until;
 };
@@ -620,13 +621,15 @@ void sync_on_frame(struct sync *s, const uint8_t peer_id[32], uint8_t type, cons
         if (s->active) {
             if (p->height > s->target) s->target = p->height;
             pump(s);
-        } else if (p->height >= head + 2 || (p->height > head && p->ahead_seen)) {
-            /* far ahead, or ahead for a whole status period: consensus alone
-             * will not bring us there */
+        } else if (p->height >= head + 2 ||
+                   (p->height > head && p->ahead_seen && p->ahead_head == head)) {
+            /* far ahead, or ahead for a whole status period while we did not
+             * move: consensus alone will not bring us there */
             start_sync(s, p->height);
             pump(s);
         }
         p->ahead_seen = p->height > head;
+        p->ahead_head = head;
         break;
     }
     case SYNC_FRAME_GET: serve_get(s, p, msg, len); break;
