@@ -1010,8 +1010,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
         if (s->stopping || s->nconns >= s->cfg.max_conns) {
             /* Refuse promptly with a 503 the client can read. */
-#define BUSY_BODY                                                                                  \
-    "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32005,\"message\":\"too many "          \
+#define BUSY_BODY                                                                         \
+    "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32005,\"message\":\"too many " \
     "connections\"}}"
             static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
                                        "content-type: application/json\r\n"
