@@ -1010,8 +1010,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
         if (s->stopping || s->nconns >= s->cfg.max_conns) {
             /* Refuse promptly with a 503 the client can read. */
-#define BUSY_BODY                                                                                  \
-    "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32005,\"message\":\"too many "          \
+#define BUSY_BODY                                                                         \
+    "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32005,\"message\":\"too many " \
     "connections\"}}"
             static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
                                        "content-type: application/json\r\n"
@@ -1182,7 +1182,10 @@ int rpc_server_start(struct rpc_server **out, uv_loop_t *loop, const struct rpc_
     info.fd_limit_per_thread = (unsigned)(s->cfg.max_conns + 64);
     info.keepalive_timeout = 60;
     info.timeout_secs = 30;
-    info.max_http_header_pool = (unsigned short)(s->cfg.max_conns > 1024 ? 1024 : s->cfg.max_conns);
+    /* one header buffer per allowed connection: idle sockets that hold one must not make
+     * a new client wait in lws's header-pool queue (a connection flood) */
+    info.max_http_header_pool =
+        (unsigned short)(s->cfg.max_conns > 65535 ? 65535 : s->cfg.max_conns);
     struct lws_context *cx = lws_create_context(&info);
     if (!cx) {
         log_error(MOD, "cannot start the HTTP server on %s:%d", cfg->host ? cfg->host : "*",

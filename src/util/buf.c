@@ -34,6 +34,7 @@ int buf_reserve(struct buf *b, size_t n)
 
 int buf_append(struct buf *b, const void *p, size_t n)
 {
+    if (!n) return 0; /* nothing to add (and an empty buffer may have no storage yet) */
     int rc = buf_reserve(b, n);
     if (rc) return rc;
     if (n) memcpy(b->p + b->len, p, n);
