@@ -235,7 +235,7 @@ static int node_url(char *url, size_t len, const char *ndir)
     struct node_cfg c;
     char err[256];
     if (node_cfg_load(&c, ndir, err, sizeof err)) return -1;
-    snprintf(url, len, "http://%s:%d", c.rpc_host, c.rpc_port);
+    node_cfg_rpc_url(url, len, &c);
     return 0;
 }
 
