@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include "util/u256.h"
 
-#define GENESIS_MAX_ALLOC 100000
+#define GENESIS_MAX_ALLOC   100000
 #define GENESIS_MAX_ISSUERS 64
 
 struct genesis_alloc {
@@ -16,12 +16,12 @@ struct genesis_alloc {
 struct genesis {
     uint64_t chain_id;
     uint64_t timestamp_ms;
-    uint64_t block_gas_limit;   /* per block */
-    uint64_t tx_gas_limit;      /* per transaction (<= block_gas_limit) */
-    u256 base_fee;              /* constant base fee per gas (0 on consortium chains) */
+    uint64_t block_gas_limit;    /* per block */
+    uint64_t tx_gas_limit;       /* per transaction (<= block_gas_limit) */
+    u256 base_fee;               /* constant base fee per gas (0 on consortium chains) */
     struct genesis_alloc *alloc; /* owned */
     size_t nalloc;
-    uint8_t (*issuers)[20];     /* owned: accounts whose transfers mint new funds */
+    uint8_t (*issuers)[20]; /* owned: accounts whose transfers mint new funds */
     size_t nissuers;
 };
 

@@ -14,18 +14,21 @@ TALLY_WUR int secp_pubkey(uint8_t pub[64], const uint8_t priv[32]);
 
 /* Sign a 32-byte digest (RFC 6979 deterministic nonce). Writes r||s (low-s
  * normalised) and the recovery id 0/1. Errors: TALLY_EINVAL. */
-TALLY_WUR int secp_sign(uint8_t sig[64], int *recid, const uint8_t digest[32], const uint8_t priv[32]);
+TALLY_WUR int secp_sign(uint8_t sig[64], int *recid, const uint8_t digest[32],
+                        const uint8_t priv[32]);
 
 /* Recover the public key that signed digest with r||s and recid (0..3).
  * Rejects s in the upper half of the order (EIP-2) and r or s zero or >= n.
  * Errors: TALLY_ESIG. */
-TALLY_WUR int secp_recover(uint8_t pub[64], const uint8_t sig[64], int recid, const uint8_t digest[32]);
+TALLY_WUR int secp_recover(uint8_t pub[64], const uint8_t sig[64], int recid,
+                           const uint8_t digest[32]);
 
 /* Ethereum address of a public key: last 20 bytes of Keccak-256(X||Y). */
 void secp_pub_to_addr(uint8_t addr[20], const uint8_t pub[64]);
 
 /* Convenience: recover and hash in one call. Errors: TALLY_ESIG. */
-TALLY_WUR int secp_recover_addr(uint8_t addr[20], const uint8_t sig[64], int recid, const uint8_t digest[32]);
+TALLY_WUR int secp_recover_addr(uint8_t addr[20], const uint8_t sig[64], int recid,
+                                const uint8_t digest[32]);
 
 /* Fill a fresh random private key (OpenSSL RAND_bytes). Errors: TALLY_EIO. */
 TALLY_WUR int secp_random_key(uint8_t priv[32]);
