@@ -303,8 +303,7 @@ static int chain_start(const char *dir, const char *self)
                     ndir);
             failed = 1;
         } else
-            printf("node%d running: JSON-RPC and WebSocket %s   explorer %s/   log %s/node.log\n",
-                   i, url, url, ndir);
+            printf("node%d running: JSON-RPC and WebSocket %s   log %s/node.log\n", i, url, ndir);
     }
     return failed ? EXIT_FAIL : EXIT_OK;
 }
