@@ -20,6 +20,17 @@ uint64_t node_nonce_of(void *arg, const uint8_t addr[20])
     return a.nonce;
 }
 
+/* Nonce after the newest block built, written or not: where the next block
+ * starts for this sender (the pool keeps the transactions of blocks being
+ * written until they are durable, but must not offer them again). */
+static uint64_t latest_nonce_of(void *arg, const uint8_t addr[20])
+{
+    struct node *n = arg;
+    struct account a;
+    if (state_get_latest(ledger_state(n->ledger), &a, addr)) return 0;
+    return a.nonce;
+}
+
 void node_remember_dropped(struct node *n, const uint8_t hash[32], const char *reason)
 {
     struct dropped_tx *d = &n->dropped[n->dropped_next++ % NODE_DROPPED_MAX];
@@ -94,41 +105,218 @@ static void arm_interval_timer(struct node *n, uint64_t now)
     uv_timer_start(&n->build_timer, on_build_timer, wait ? wait : 1, 0);
 }
 
-static int build_one(struct node *n, size_t ready)
-{
-    uint64_t t0 = clock_mono_ns();
+/* ---- the block writer ----
+ * Blocks are built and executed on the loop, then their writes (one LMDB
+ * write txn each, fsync included) go to one writer thread, strictly in
+ * order, while the loop keeps serving RPC, dispatching sender recovery and
+ * building the next block on top of the in-memory state. A block is shown to
+ * clients (ledger_height, recent[], pool removal) only when its write came
+ * back durable (on_written, on the loop). */
+
+/* One block between ledger_commit_prepare and ledger_commit_finish. */
+struct node_commit {
+    struct node_commit *next;
+    struct ledger_job *job;
     struct block *b;
     struct receipt *rcpts;
-    int rc = ledger_build(n->ledger, &b, &rcpts, n->cands, ready, n->address, clock_wall_ms(),
-                          on_drop, n);
-    if (rc == TALLY_ENOTFOUND) return 0; /* everything was refused (and dropped) */
-    if (rc) {
-        log_error(MOD, "building block %llu failed: %s (%s)",
-                  (unsigned long long)ledger_height(n->ledger) + 1, tally_strerror(rc),
-                  ledger_errmsg(n->ledger));
-        return rc;
+    uint64_t build_ns;  /* ledger_build + prepare, on the loop */
+    uint64_t queued_ns; /* when handed to the writer (mono) */
+    uint64_t write_ns;  /* the write itself, on the writer */
+};
+
+struct node_writer {
+    struct node *n;
+    uv_thread_t thread;
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    uv_async_t async;
+    /* under mu */
+    struct node_commit *todo, **todo_tail; /* for the writer, in order */
+    struct node_commit *done, **done_tail; /* written, for the loop, in order */
+    int quit;
+    /* loop only */
+    size_t inflight; /* prepared, not finished */
+    int running;     /* the thread runs and the async handle is open */
+};
+
+static void writer_main(void *arg)
+{
+    struct node_writer *w = arg;
+    uv_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->todo && !w->quit) uv_cond_wait(&w->cv, &w->mu);
+        struct node_commit *c = w->todo;
+        if (!c) break; /* quit, and nothing left to write */
+        w->todo = c->next;
+        if (!w->todo) w->todo_tail = &w->todo;
+        uv_mutex_unlock(&w->mu);
+
+        uint64_t t0 = clock_mono_ns();
+        ledger_write_job(c->job);
+        c->write_ns = clock_mono_ns() - t0;
+        c->next = NULL;
+
+        uv_mutex_lock(&w->mu);
+        *w->done_tail = c;
+        w->done_tail = &c->next;
+        uv_async_send(&w->async);
     }
-    uint64_t t1 = clock_mono_ns();
-    rc = ledger_commit(n->ledger, b, rcpts);
+    uv_mutex_unlock(&w->mu);
+}
+
+static void node_stop(struct node *n);
+
+/* On the loop: one written block, in order. */
+static void finish_one(struct node *n, struct node_commit *c)
+{
+    struct node_writer *w = n->writer;
+    uint64_t height = ledger_job_height(c->job);
+    uint64_t wait_ns = clock_mono_ns() - c->queued_ns - c->write_ns;
+    w->inflight--;
+    int rc = ledger_commit_finish(n->ledger, c->job);
     if (rc) {
-        log_error(MOD, "committing block %llu failed: %s (%s)", (unsigned long long)b->h.height,
-                  tally_strerror(rc), ledger_errmsg(n->ledger));
-        block_free(b);
-        free(rcpts);
-        return rc;
+        if (!n->fatal) {
+            log_error(MOD,
+                      "%s. Stopping the node: its memory is ahead of its store; a restart "
+                      "resumes from block %llu, the last one written",
+                      ledger_errmsg(n->ledger), (unsigned long long)ledger_height(n->ledger));
+            n->fatal = rc;
+            node_stop(n);
+        }
+        block_free(c->b);
+        free(c->rcpts);
+        free(c);
+        return;
     }
-    uint64_t t2 = clock_mono_ns();
-    n->last_block_ms = clock_wall_ms();
+    struct block *b = c->b;
     n->committed_txs += b->ntx;
     pool_remove_committed(n->pool, b->txs, b->ntx, node_nonce_of, n);
     char h[67];
     hex_encode(h, b->hash, 32);
     log_info(MOD,
-             "block %llu committed: %zu txs, hash %.18s.., build %.1f ms, commit %.1f ms, "
-             "pool %zu",
-             (unsigned long long)b->h.height, b->ntx, h, (double)(t1 - t0) / 1e6,
-             (double)(t2 - t1) / 1e6, pool_count(n->pool));
-    remember_block(n, b, rcpts);
+             "block %llu committed: %zu txs, hash %.18s.., build %.1f ms, write %.1f ms "
+             "(queued %.1f ms), pool %zu",
+             (unsigned long long)height, b->ntx, h, (double)c->build_ns / 1e6,
+             (double)c->write_ns / 1e6, (double)wait_ns / 1e6, pool_count(n->pool));
+    remember_block(n, b, c->rcpts);
+    free(c);
+}
+
+/* Join the writer and close its handle once nothing is in flight. */
+static void writer_stop_if_idle(struct node *n)
+{
+    struct node_writer *w = n->writer;
+    if (!w || !w->running || w->inflight) return;
+    uv_mutex_lock(&w->mu);
+    w->quit = 1;
+    uv_cond_signal(&w->cv);
+    uv_mutex_unlock(&w->mu);
+    uv_thread_join(&w->thread); /* idle: returns at once */
+    w->running = 0;
+    uv_close((uv_handle_t *)&w->async, NULL);
+}
+
+static void on_written(uv_async_t *h)
+{
+    struct node *n = h->data;
+    struct node_writer *w = n->writer;
+    uv_mutex_lock(&w->mu);
+    struct node_commit *c = w->done;
+    w->done = NULL;
+    w->done_tail = &w->done;
+    uv_mutex_unlock(&w->mu);
+    while (c) {
+        struct node_commit *next = c->next;
+        finish_one(n, c);
+        c = next;
+    }
+    if (n->stopping)
+        writer_stop_if_idle(n);
+    else
+        node_maybe_build(n);
+}
+
+static int writer_start(struct node *n)
+{
+    struct node_writer *w = calloc(1, sizeof *w);
+    if (!w) return TALLY_ENOMEM;
+    w->n = n;
+    w->todo_tail = &w->todo;
+    w->done_tail = &w->done;
+    if (uv_mutex_init(&w->mu)) {
+        free(w);
+        return TALLY_ENOMEM;
+    }
+    if (uv_cond_init(&w->cv)) {
+        uv_mutex_destroy(&w->mu);
+        free(w);
+        return TALLY_ENOMEM;
+    }
+    n->writer = w;
+    if (uv_async_init(&n->loop, &w->async, on_written)) return TALLY_ENOMEM;
+    w->async.data = n;
+    if (uv_thread_create(&w->thread, writer_main, w)) {
+        uv_close((uv_handle_t *)&w->async, NULL);
+        return TALLY_ENOMEM;
+    }
+    w->running = 1;
+    return 0;
+}
+
+/* After the loop ended (the thread is joined). */
+static void writer_free(struct node *n)
+{
+    struct node_writer *w = n->writer;
+    if (!w) return;
+    for (struct node_commit *c = w->todo, *next; c; c = next) {
+        next = c->next;
+        block_free(c->b);
+        free(c->rcpts);
+        free(c); /* the job leaks with its batch: cannot happen after a clean stop */
+    }
+    uv_cond_destroy(&w->cv);
+    uv_mutex_destroy(&w->mu);
+    free(w);
+    n->writer = NULL;
+}
+
+static int build_one(struct node *n, size_t ready)
+{
+    uint64_t t0 = clock_mono_ns();
+    struct node_commit *c = calloc(1, sizeof *c);
+    if (!c) return TALLY_ENOMEM;
+    int rc = ledger_build(n->ledger, &c->b, &c->rcpts, n->cands, ready, n->address, clock_wall_ms(),
+                          on_drop, n);
+    if (rc == TALLY_ENOTFOUND) { /* everything was refused (and dropped) */
+        free(c);
+        return 0;
+    }
+    if (rc) {
+        log_error(MOD, "building block %llu failed: %s (%s)",
+                  (unsigned long long)ledger_tip_height(n->ledger) + 1, tally_strerror(rc),
+                  ledger_errmsg(n->ledger));
+        free(c);
+        return rc;
+    }
+    rc = ledger_commit_prepare(n->ledger, &c->job, c->b, c->rcpts);
+    if (rc) {
+        log_error(MOD, "committing block %llu failed: %s (%s)", (unsigned long long)c->b->h.height,
+                  tally_strerror(rc), ledger_errmsg(n->ledger));
+        block_free(c->b);
+        free(c->rcpts);
+        free(c);
+        return rc;
+    }
+    c->queued_ns = clock_mono_ns();
+    c->build_ns = c->queued_ns - t0;
+    n->last_block_ms = clock_wall_ms();
+    struct node_writer *w = n->writer;
+    w->inflight++;
+    uv_mutex_lock(&w->mu);
+    *w->todo_tail = c;
+    w->todo_tail = &c->next;
+    uv_cond_signal(&w->cv);
+    uv_mutex_unlock(&w->mu);
     return 1;
 }
 
@@ -136,7 +324,10 @@ void node_maybe_build(struct node *n)
 {
     if (n->stopping) return;
     for (int rounds = 0; rounds < 64; rounds++) {
-        size_t ready = pool_select(n->pool, n->cands, n->cfg.max_block_txs, node_nonce_of, n);
+        /* The writer is behind: the next block is built when one is durable
+         * (on_written), bigger, which amortises the fsync. */
+        if (n->writer->inflight >= NODE_COMMIT_DEPTH) return;
+        size_t ready = pool_select(n->pool, n->cands, n->cfg.max_block_txs, latest_nonce_of, n);
         if (!ready) return;
         uint64_t now = clock_wall_ms();
         if (ready < n->cfg.min_block_txs && now < n->last_block_ms + n->cfg.block_interval_ms) {
@@ -167,6 +358,14 @@ static void on_signal(uv_signal_t *h, int signum)
     struct node *n = h->data;
     if (n->stopping) return;
     log_info(MOD, "received %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    node_stop(n);
+}
+
+/* Stop serving; blocks handed to the writer are still written and finished,
+ * then the writer closes (writer_stop_if_idle) and the loop ends. */
+static void node_stop(struct node *n)
+{
+    if (n->stopping) return;
     n->stopping = 1;
     uv_timer_stop(&n->build_timer);
     uv_check_stop(&n->check);
@@ -178,6 +377,7 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_close((uv_handle_t *)&n->check, NULL);
     uv_close((uv_handle_t *)&n->sigint, NULL);
     uv_close((uv_handle_t *)&n->sigterm, NULL);
+    writer_stop_if_idle(n);
 }
 
 static int open_all(struct node *n, const char *dir)
@@ -290,6 +490,11 @@ int node_run(const char *dir)
     n->sigint.data = n->sigterm.data = n;
     uv_signal_start(&n->sigint, on_signal, SIGINT);
     uv_signal_start(&n->sigterm, on_signal, SIGTERM);
+    rc = writer_start(n);
+    if (rc) {
+        log_error(MOD, "cannot start the block writer thread: %s", tally_strerror(rc));
+        goto out_loop;
+    }
 
     struct rpc_cfg rc_cfg = {
         .host = n->cfg.rpc_host,
@@ -322,7 +527,7 @@ int node_run(const char *dir)
              n->cfg.rpc_host, n->cfg.rpc_port, n->cfg.min_block_txs, n->cfg.max_block_txs,
              (unsigned long long)n->cfg.block_interval_ms);
     uv_run(&n->loop, UV_RUN_DEFAULT);
-    rc = 0;
+    rc = n->fatal;
 out_loop:
     if (!n->stopping) {
         /* start-up failed after the loop was set up: close the handles */
@@ -332,6 +537,7 @@ out_loop:
         uv_close((uv_handle_t *)&n->check, NULL);
         uv_close((uv_handle_t *)&n->sigint, NULL);
         uv_close((uv_handle_t *)&n->sigterm, NULL);
+        writer_stop_if_idle(n);
         uv_run(&n->loop, UV_RUN_DEFAULT);
     }
     if (uv_loop_close(&n->loop)) {
@@ -339,6 +545,7 @@ out_loop:
         uv_loop_close(&n->loop);
     }
 out:
+    writer_free(n);
     close_all(n);
     if (!rc) log_info(MOD, "stopped cleanly");
     free(n);

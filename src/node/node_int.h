@@ -16,8 +16,10 @@
 #define NODE_RECENT_BLOCKS       64    /* committed blocks kept decoded in memory */
 #define NODE_RECOVER_CHUNK       128   /* transactions per sender-recovery work item */
 #define NODE_SUBMIT_MAX_INFLIGHT 65536 /* transactions in recovery at once */
+#define NODE_COMMIT_DEPTH        2     /* blocks prepared and not yet durable */
 
 struct node;
+struct node_writer; /* node.c: the block writer thread */
 
 /* One eth_sendRawTransaction / merge item waiting for sender recovery. */
 struct submit_item {
@@ -81,6 +83,8 @@ struct node {
     struct recent_block recent[NODE_RECENT_BLOCKS]; /* ring by height */
     uint64_t committed_txs;                         /* since genesis */
     uint64_t started_ms;
+    struct node_writer *writer; /* writes prepared blocks (node.c) */
+    int fatal;                  /* a block's write failed: node_run returns it */
 };
 
 /* api.c: register JSON-RPC methods and WS ops. */
@@ -99,8 +103,12 @@ const char *node_find_dropped(const struct node *n, const uint8_t hash[32]);
 /* The committed block at height from memory or storage (caller block_free()s
  * only when *owned is set). Errors: TALLY_ENOTFOUND. */
 int node_block_at(struct node *n, struct block **out, int *owned, uint64_t height);
-/* Build and commit blocks while enough transactions are ready. */
+/* Build blocks while enough transactions are ready and fewer than
+ * NODE_COMMIT_DEPTH blocks are being written; each is handed to the writer
+ * thread, and clients see it (ledger_height, recent[], receipts) once its
+ * write is durable. */
 void node_maybe_build(struct node *n);
+/* Nonce of addr in the committed (written) state. */
 uint64_t node_nonce_of(void *arg, const uint8_t addr[20]);
 
 #endif
