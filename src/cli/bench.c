@@ -114,8 +114,8 @@ static void usage(FILE *f)
             "  --warmup S       sending time before the window opens (default 5)\n"
             "  --accounts N     fresh sender accounts to fund and use (default 2000)\n"
             "  --batch N        eth_sendRawTransaction calls per JSON-RPC batch (default 500)\n"
-            "  --conns N        keep-alive connections, one sender thread each (default 4)\n"
-            "  --rate TPS       offered load in transactions per second (default 25000)\n"
+            "  --conns N        keep-alive connections, one sender thread each (default 8)\n"
+            "  --rate TPS       offered load in transactions per second (default 35000)\n"
             "  --window N       at most N sent but not yet committed transactions (default\n"
             "                   100000; keeps the pool from overflowing when the node is slower)\n"
             "  --max-presign N  transactions signed before sending starts (default 4000000);\n"
@@ -981,8 +981,8 @@ int cmd_bench(int argc, char **argv)
     b->warmup_s = 5;
     b->naccounts = 2000;
     b->batch = 500;
-    b->conns = 4;
-    b->rate = 25000;
+    b->conns = 8;
+    b->rate = 35000;
     b->window = 100000;
     b->max_presign = 4000000;
     atomic_store(&b->pool_size, -1);
