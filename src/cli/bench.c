@@ -10,7 +10,6 @@
  * their transaction hashes; (5) report. */
 #include <cJSON.h>
 #include <errno.h>
-#include <ini.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
@@ -115,8 +114,8 @@ static void usage(FILE *f)
             "  --warmup S       sending time before the window opens (default 5)\n"
             "  --accounts N     fresh sender accounts to fund and use (default 2000)\n"
             "  --batch N        eth_sendRawTransaction calls per JSON-RPC batch (default 500)\n"
-            "  --conns N        keep-alive connections, one sender thread each (default 4)\n"
-            "  --rate TPS       offered load in transactions per second (default 25000)\n"
+            "  --conns N        keep-alive connections, one sender thread each (default 8)\n"
+            "  --rate TPS       offered load in transactions per second (default 35000)\n"
             "  --window N       at most N sent but not yet committed transactions (default\n"
             "                   100000; keeps the pool from overflowing when the node is slower)\n"
             "  --max-presign N  transactions signed before sending starts (default 4000000);\n"
@@ -168,39 +167,19 @@ static void sleep_until(uint64_t t)
 
 /* ---- chain directory ---------------------------------------------------- */
 
-struct ini_rpc {
-    char host[128];
-    long port;
-};
-
-static int ini_rpc_handler(void *user, const char *section, const char *name, const char *value)
-{
-    struct ini_rpc *r = user;
-    if (strcmp(section, "rpc")) return 1;
-    if (!strcmp(name, "host")) snprintf(r->host, sizeof r->host, "%s", value);
-    if (!strcmp(name, "port")) r->port = strtol(value, NULL, 10);
-    return 1;
-}
-
 static int load_node_urls(struct bench *b)
 {
-    char path[NODE_PATH_MAX + 64];
+    char ndir[NODE_PATH_MAX + 32], cfgpath[NODE_PATH_MAX + 64], err[256], url[128];
     for (int i = 0; i < BENCH_MAX_URLS; i++) {
-        snprintf(path, sizeof path, "%s/node%d/config.ini", b->dir, i);
-        if (access(path, R_OK)) break;
-        struct ini_rpc r = {"127.0.0.1", 8545};
-        if (ini_parse(path, ini_rpc_handler, &r) != 0 || r.port < 1 || r.port > 65535) {
-            fprintf(stderr, "tally bench: cannot read [rpc] host/port from %s\n", path);
+        snprintf(ndir, sizeof ndir, "%s/node%d", b->dir, i);
+        snprintf(cfgpath, sizeof cfgpath, "%s/config.ini", ndir);
+        if (access(cfgpath, R_OK)) break;
+        struct node_cfg c;
+        if (node_cfg_load(&c, ndir, err, sizeof err)) {
+            fprintf(stderr, "tally bench: %s\n", err);
             return -1;
         }
-        const char *host = r.host;
-        if (!strcmp(host, "0.0.0.0") || !host[0]) host = "127.0.0.1";
-        if (!strcmp(host, "::")) host = "::1";
-        char url[256];
-        if (strchr(host, ':'))
-            snprintf(url, sizeof url, "http://[%s]:%ld", host, r.port);
-        else
-            snprintf(url, sizeof url, "http://%s:%ld", host, r.port);
+        node_cfg_rpc_url(url, sizeof url, &c);
         b->url_store[b->nurls] = strdup(url);
         if (!b->url_store[b->nurls]) return -1;
         b->urls[b->nurls] = b->url_store[b->nurls];
@@ -1002,8 +981,8 @@ int cmd_bench(int argc, char **argv)
     b->warmup_s = 5;
     b->naccounts = 2000;
     b->batch = 500;
-    b->conns = 4;
-    b->rate = 25000;
+    b->conns = 8;
+    b->rate = 35000;
     b->window = 100000;
     b->max_presign = 4000000;
     atomic_store(&b->pool_size, -1);

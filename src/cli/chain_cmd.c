@@ -300,7 +300,7 @@ static int node_url(char *url, size_t len, const char *ndir)
     struct node_cfg c;
     char err[256];
     if (node_cfg_load(&c, ndir, err, sizeof err)) return -1;
-    snprintf(url, len, "http://%s:%d", c.rpc_host, c.rpc_port);
+    node_cfg_rpc_url(url, len, &c);
     return 0;
 }
 
@@ -368,8 +368,7 @@ static int chain_start(const char *dir, const char *self)
                     ndir);
             failed = 1;
         } else
-            printf("node%d running: JSON-RPC and WebSocket %s   explorer %s/   log %s/node.log\n",
-                   i, url, url, ndir);
+            printf("node%d running: JSON-RPC and WebSocket %s   log %s/node.log\n", i, url, ndir);
     }
     return failed ? EXIT_FAIL : EXIT_OK;
 }

@@ -1,6 +1,7 @@
 /* The ledger: genesis, build / execute / commit of the next block over the
  * store and the account state, and checks of stored history. */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +18,32 @@ struct ledger {
     struct state *state;
     struct chain_rules rules;
     uint8_t (*issuers)[20]; /* owned copy behind rules.issuers */
+    /* Committed head: the newest block whose write is durable. */
     uint64_t height;
     uint8_t head[32];
     uint64_t head_ts;
-    int pending; /* a built or executed block's state is pending */
+    /* Tip: the newest block committed in memory (= head unless blocks are
+     * being written); the next block links to it. */
+    uint64_t tip_height;
+    uint8_t tip[32];
+    uint64_t tip_ts;
+    uint64_t tip_txs;         /* transactions in blocks 0..tip */
+    int pending;              /* a built or executed block's state is pending */
+    uint8_t pending_hash[32]; /* ... and its hash (its roots are checked) */
+    size_t jobs;              /* prepared, not finished */
+    int broken;               /* a write failed: memory is ahead of disk for good */
+    atomic_int write_failed;  /* set by the writer, read by the writer */
+    char errmsg[256];
+};
+
+struct ledger_job {
+    struct ledger *l;
+    struct store_batch *batch; /* freed by ledger_write_job */
+    uint64_t ticket;           /* state_commit_mem */
+    uint64_t height, ts, ntx;
+    uint8_t hash[32];
+    int written; /* ledger_write_job ran */
+    int rc;
     char errmsg[256];
 };
 
@@ -60,6 +83,18 @@ uint64_t ledger_head_timestamp(const struct ledger *l)
 {
     return l->head_ts;
 }
+uint64_t ledger_tip_height(const struct ledger *l)
+{
+    return l->tip_height;
+}
+void ledger_tip_hash(const struct ledger *l, uint8_t out[32])
+{
+    memcpy(out, l->tip, 32);
+}
+size_t ledger_jobs(const struct ledger *l)
+{
+    return l->jobs;
+}
 struct state *ledger_state(struct ledger *l)
 {
     return l->state;
@@ -75,6 +110,15 @@ const struct chain_rules *ledger_rules(const struct ledger *l)
 const char *ledger_errmsg(const struct ledger *l)
 {
     return l->errmsg;
+}
+
+/* The committed head and the tip both at b (nothing is being written). */
+static void set_head(struct ledger *l, uint64_t height, const uint8_t hash[32], uint64_t ts)
+{
+    l->height = l->tip_height = height;
+    memcpy(l->head, hash, 32);
+    memcpy(l->tip, hash, 32);
+    l->head_ts = l->tip_ts = ts;
 }
 
 /* ---- genesis ---- */
@@ -177,9 +221,8 @@ static int write_genesis(struct ledger *l, const struct genesis *g, const uint8_
         return lfail(l, rc, "writing genesis: %s (%s)", tally_strerror(rc), store_errmsg(l->st));
     }
     state_commit_done(l->state);
-    l->height = 0;
-    memcpy(l->head, b->hash, 32);
-    l->head_ts = b->h.timestamp_ms;
+    set_head(l, 0, b->hash, b->h.timestamp_ms);
+    l->tip_txs = 0;
     char hx[67];
     hex_encode(hx, b->hash, 32);
     log_info("ledger", "wrote genesis block %s (%zu accounts)", hx, g->nalloc);
@@ -215,9 +258,12 @@ static int load_existing(struct ledger *l, const struct genesis *g, const uint8_
                    "stored chain");
         goto out;
     }
-    if ((rc = chainstore_head(t, &l->height, l->head))) goto out;
-    if ((rc = chainstore_block(t, &head, l->height))) goto out;
-    l->head_ts = head->h.timestamp_ms;
+    uint64_t hh;
+    uint8_t hhash[32];
+    if ((rc = chainstore_head(t, &hh, hhash))) goto out;
+    if ((rc = chainstore_block(t, &head, hh))) goto out;
+    if ((rc = chainstore_tx_count(t, &l->tip_txs))) goto out;
+    set_head(l, hh, hhash, head->h.timestamp_ms);
     state_root(l->state, root);
     if (memcmp(head->h.state_root, root, 32) || memcmp(head->hash, l->head, 32)) {
         rc = lfail(l, TALLY_ESTATE, "head block %llu does not match the stored state",
@@ -236,6 +282,7 @@ out:
 void ledger_close(struct ledger *l)
 {
     if (!l) return;
+    if (l->jobs) log_error("ledger", "closed with %zu prepared block(s) not finished", l->jobs);
     state_close(l->state);
     free(l->issuers);
     free(l);
@@ -325,6 +372,12 @@ void ledger_discard(struct ledger *l)
     l->pending = 0;
 }
 
+static int check_broken(struct ledger *l)
+{
+    if (!l->broken) return 0;
+    return lfail(l, TALLY_ESTATE, "a block's write failed: the ledger is ahead of the store");
+}
+
 int ledger_build(struct ledger *l, struct block **out, struct receipt **out_rcpts,
                  struct tx *const *cands, size_t n, const uint8_t proposer[20],
                  uint64_t timestamp_ms,
@@ -333,6 +386,7 @@ int ledger_build(struct ledger *l, struct block **out, struct receipt **out_rcpt
     *out = NULL;
     *out_rcpts = NULL;
     l->errmsg[0] = '\0';
+    if (check_broken(l)) return TALLY_ESTATE;
     if (l->pending) return lfail(l, TALLY_ESTATE, "a block is already pending");
     size_t cap = n < BLOCK_MAX_TXS ? n : BLOCK_MAX_TXS;
     struct block *b = calloc(1, sizeof *b);
@@ -344,8 +398,8 @@ int ledger_build(struct ledger *l, struct block **out, struct receipt **out_rcpt
         goto fail;
     }
     struct block_env env = {0};
-    env.height = l->height + 1;
-    env.timestamp_ms = timestamp_ms > l->head_ts ? timestamp_ms : l->head_ts;
+    env.height = l->tip_height + 1;
+    env.timestamp_ms = timestamp_ms > l->tip_ts ? timestamp_ms : l->tip_ts;
     memcpy(env.proposer, proposer, 20);
     env.base_fee = l->rules.base_fee;
     env.gas_limit = l->rules.block_gas_limit;
@@ -382,7 +436,7 @@ int ledger_build(struct ledger *l, struct block **out, struct receipt **out_rcpt
         lfail(l, rc, "no transaction could be included");
         goto fail;
     }
-    memcpy(b->h.parent_hash, l->head, 32);
+    memcpy(b->h.parent_hash, l->tip, 32);
     b->h.height = env.height;
     b->h.timestamp_ms = env.timestamp_ms;
     memcpy(b->h.proposer, proposer, 20);
@@ -394,6 +448,7 @@ int ledger_build(struct ledger *l, struct block **out, struct receipt **out_rcpt
         (rc = state_flush(l->state, NULL, b->h.state_root)) || (rc = block_seal(b)))
         goto fail;
     l->pending = 1;
+    memcpy(l->pending_hash, b->hash, 32);
     *out = b;
     *out_rcpts = rcpts;
     return 0;
@@ -412,15 +467,15 @@ static int check_header(struct ledger *l, const struct block *b, char *why, size
     int rc = block_header_hash(h, &b->h);
     if (rc) return rc;
     if (memcmp(h, b->hash, 32)) return bad(l, why, whylen, "block hash does not match its header");
-    if (b->h.height != l->height + 1)
+    if (b->h.height != l->tip_height + 1)
         return bad(l, why, whylen, "height %llu, expected %llu", (unsigned long long)b->h.height,
-                   (unsigned long long)l->height + 1);
-    if (memcmp(b->h.parent_hash, l->head, 32))
+                   (unsigned long long)l->tip_height + 1);
+    if (memcmp(b->h.parent_hash, l->tip, 32))
         return bad(l, why, whylen, "parent hash is not the hash of block %llu",
-                   (unsigned long long)l->height);
-    if (b->h.timestamp_ms < l->head_ts)
+                   (unsigned long long)l->tip_height);
+    if (b->h.timestamp_ms < l->tip_ts)
         return bad(l, why, whylen, "timestamp %llu before the parent's %llu",
-                   (unsigned long long)b->h.timestamp_ms, (unsigned long long)l->head_ts);
+                   (unsigned long long)b->h.timestamp_ms, (unsigned long long)l->tip_ts);
     if (b->h.gas_limit != l->rules.block_gas_limit)
         return bad(l, why, whylen, "gas limit %llu, the chain's is %llu",
                    (unsigned long long)b->h.gas_limit,
@@ -439,6 +494,7 @@ int ledger_execute(struct ledger *l, struct receipt **out_rcpts, const struct bl
     *out_rcpts = NULL;
     l->errmsg[0] = '\0';
     if (why && whylen) why[0] = '\0';
+    if (check_broken(l)) return TALLY_ESTATE;
     if (l->pending) return lfail(l, TALLY_ESTATE, "a block is already pending");
     int rc = check_header(l, b, why, whylen);
     if (rc) return rc;
@@ -483,6 +539,7 @@ int ledger_execute(struct ledger *l, struct receipt **out_rcpts, const struct bl
         goto fail;
     }
     l->pending = 1;
+    memcpy(l->pending_hash, b->hash, 32);
     *out_rcpts = rcpts;
     return 0;
 fail:
@@ -492,26 +549,46 @@ fail:
     return rc;
 }
 
+/* Checks before a block is committed: it is the pending block. One that
+ * ledger_build or ledger_execute produced (same hash, header intact) had its
+ * roots computed or checked then and is not checked again; any other goes
+ * through the header, gas and receipts checks (the caller compares the state
+ * root after flushing). */
+static int check_commit(struct ledger *l, const struct block *b, const struct receipt *rcpts,
+                        int *trusted)
+{
+    uint8_t h[32];
+    int rc;
+    *trusted = 0;
+    if (check_broken(l)) return TALLY_ESTATE;
+    if (!l->pending) return bad(l, NULL, 0, "no built or executed block is pending");
+    if (!memcmp(b->hash, l->pending_hash, 32) && !block_header_hash(h, &b->h) &&
+        !memcmp(h, b->hash, 32) && b->h.height == l->tip_height + 1 &&
+        !memcmp(b->h.parent_hash, l->tip, 32)) {
+        *trusted = 1;
+        return 0;
+    }
+    if ((rc = check_header(l, b, NULL, 0))) return rc;
+    if (b->h.gas_used != (b->ntx ? rcpts[b->ntx - 1].cumulative_gas : 0))
+        return bad(l, NULL, 0, "gas used does not match the receipts");
+    if ((rc = block_receipts_root(h, rcpts, b->ntx))) return rc;
+    if (memcmp(h, b->h.receipts_root, 32)) return bad(l, NULL, 0, "receipts root mismatch");
+    return 0;
+}
+
 int ledger_commit(struct ledger *l, const struct block *b, const struct receipt *rcpts)
 {
     l->errmsg[0] = '\0';
     uint8_t root[32];
     struct store_txn *t = NULL;
-    int rc;
-    if (!l->pending) {
-        rc = bad(l, NULL, 0, "no built or executed block is pending");
-        goto fail;
+    int rc, trusted;
+    if (l->jobs) {
+        /* Its txn would race the writer's: finish the pipeline first. */
+        lfail(l, TALLY_EBUSY, "%zu block(s) are still being written", l->jobs);
+        log_error("ledger", "%s", l->errmsg);
+        return TALLY_EBUSY; /* the pending block stays pending */
     }
-    if ((rc = check_header(l, b, NULL, 0))) goto fail;
-    if (b->h.gas_used != (b->ntx ? rcpts[b->ntx - 1].cumulative_gas : 0)) {
-        rc = bad(l, NULL, 0, "gas used does not match the receipts");
-        goto fail;
-    }
-    if ((rc = block_receipts_root(root, rcpts, b->ntx))) goto fail;
-    if (memcmp(root, b->h.receipts_root, 32)) {
-        rc = bad(l, NULL, 0, "receipts root mismatch");
-        goto fail;
-    }
+    if ((rc = check_commit(l, b, rcpts, &trusted))) goto fail;
     if ((rc = store_txn_begin(l->st, &t, 1))) goto fail;
     if ((rc = state_flush(l->state, t, root))) goto fail;
     if (memcmp(root, b->h.state_root, 32)) {
@@ -524,9 +601,8 @@ int ledger_commit(struct ledger *l, const struct block *b, const struct receipt 
     if (rc) goto fail;
     state_commit_done(l->state);
     l->pending = 0;
-    l->height = b->h.height;
-    memcpy(l->head, b->hash, 32);
-    l->head_ts = b->h.timestamp_ms;
+    set_head(l, b->h.height, b->hash, b->h.timestamp_ms);
+    l->tip_txs += b->ntx;
     return 0;
 fail:
     store_txn_abort(t);
@@ -538,11 +614,112 @@ fail:
     return rc;
 }
 
+/* ---- pipelined commit ---- */
+
+int ledger_commit_prepare(struct ledger *l, struct ledger_job **out, const struct block *b,
+                          const struct receipt *rcpts)
+{
+    *out = NULL;
+    l->errmsg[0] = '\0';
+    uint8_t root[32];
+    struct ledger_job *j = NULL;
+    int rc, trusted;
+    if ((rc = check_commit(l, b, rcpts, &trusted))) goto fail;
+    if (!(j = calloc(1, sizeof *j))) {
+        rc = TALLY_ENOMEM;
+        goto fail;
+    }
+    if ((rc = store_batch_new(&j->batch))) goto fail;
+    if ((rc = state_flush_batch(l->state, j->batch, root))) goto fail;
+    if (memcmp(root, b->h.state_root, 32)) {
+        rc = bad(l, NULL, 0, "state root mismatch");
+        goto fail;
+    }
+    if ((rc = chainstore_batch_block(j->batch, b, rcpts, l->tip_txs))) goto fail;
+    if ((rc = state_commit_mem(l->state, &j->ticket))) goto fail;
+    j->l = l;
+    j->height = b->h.height;
+    j->ts = b->h.timestamp_ms;
+    j->ntx = b->ntx;
+    memcpy(j->hash, b->hash, 32);
+    l->pending = 0;
+    l->tip_height = b->h.height;
+    memcpy(l->tip, b->hash, 32);
+    l->tip_ts = b->h.timestamp_ms;
+    l->tip_txs += b->ntx;
+    l->jobs++;
+    *out = j;
+    return 0;
+fail:
+    if (j) store_batch_free(j->batch);
+    free(j);
+    ledger_discard(l);
+    if (!l->errmsg[0])
+        lfail(l, rc, "preparing block %llu: %s", (unsigned long long)b->h.height,
+              tally_strerror(rc));
+    log_error("ledger", "%s", l->errmsg);
+    return rc;
+}
+
+uint64_t ledger_job_height(const struct ledger_job *j)
+{
+    return j->height;
+}
+
+int ledger_job_result(const struct ledger_job *j)
+{
+    return j->written ? j->rc : TALLY_EINVAL;
+}
+
+int ledger_job_put(struct ledger_job *j, enum store_db db, const void *key, size_t klen,
+                   const void *val, size_t vlen)
+{
+    if (!j->batch || j->written) return TALLY_EINVAL;
+    return store_batch_put(j->batch, db, key, klen, val, vlen, 0);
+}
+
+void ledger_write_job(struct ledger_job *j)
+{
+    struct ledger *l = j->l;
+    if (atomic_load(&l->write_failed)) {
+        j->rc = TALLY_ESTATE;
+        snprintf(j->errmsg, sizeof j->errmsg, "not written: an earlier block's write failed");
+    } else if ((j->rc = store_batch_write(l->st, j->batch))) {
+        atomic_store(&l->write_failed, 1);
+        snprintf(j->errmsg, sizeof j->errmsg, "%s: %s", tally_errname(j->rc), store_errmsg(l->st));
+    }
+    store_batch_free(j->batch);
+    j->batch = NULL;
+    j->written = 1;
+}
+
+int ledger_commit_finish(struct ledger *l, struct ledger_job *j)
+{
+    int rc = j->written ? j->rc : TALLY_EINVAL;
+    l->jobs--;
+    if (!rc) {
+        state_commit_written(l->state, j->ticket);
+        l->height = j->height;
+        memcpy(l->head, j->hash, 32);
+        l->head_ts = j->ts;
+    } else {
+        l->broken = 1;
+        lfail(l, rc, "writing block %llu failed: %s; the store ends at block %llu",
+              (unsigned long long)j->height, j->written ? j->errmsg : "never written",
+              (unsigned long long)l->height);
+        log_error("ledger", "%s", l->errmsg);
+    }
+    store_batch_free(j->batch);
+    free(j);
+    return rc;
+}
+
 int ledger_validate(struct ledger *l, uint64_t from, uint64_t to, char *why, size_t whylen)
 {
     l->errmsg[0] = '\0';
     if (why && whylen) why[0] = '\0';
     if (from > to || to > l->height) return lfail(l, TALLY_EINVAL, "bad range");
+    /* l->height is the committed (written) head, so [from, to] is on disk. */
     struct store_txn *t;
     int rc = store_txn_begin(l->st, &t, 0);
     if (rc) return rc;

@@ -33,11 +33,22 @@ TALLY_WUR int ledger_open(struct ledger **out, struct store *st, const struct ge
 /* Free the ledger (pending state is dropped; the store stays open). NULL ok. */
 void ledger_close(struct ledger *l);
 
-/* Height and hash of the committed head block. */
+/* Height and hash of the committed head block: the newest block whose write
+ * is durable (what clients may be told about). */
 uint64_t ledger_height(const struct ledger *l);
 void ledger_head_hash(const struct ledger *l, uint8_t out[32]);
 /* Timestamp of the head block (ms). */
 uint64_t ledger_head_timestamp(const struct ledger *l);
+
+/* Height of the tip: the newest block committed in memory, which the next
+ * built or executed block links to. Equal to ledger_height unless prepared
+ * blocks are still being written (ledger_commit_prepare). */
+uint64_t ledger_tip_height(const struct ledger *l);
+/* Hash of the tip block. */
+void ledger_tip_hash(const struct ledger *l, uint8_t out[32]);
+
+/* Number of prepared blocks not finished yet (ledger_commit_finish). */
+size_t ledger_jobs(const struct ledger *l);
 
 /* Borrowed pointers, valid while the ledger is open. */
 struct state *ledger_state(struct ledger *l);
@@ -47,7 +58,7 @@ const struct chain_rules *ledger_rules(const struct ledger *l);
 /* Human detail of the last failure ("" if none); valid until the next call. */
 const char *ledger_errmsg(const struct ledger *l);
 
-/* Build the next block from candidates cands[0..n) in order (each with its
+/* Build the block after the tip from candidates cands[0..n) in order (each with its
  * sender recovered). Each is executed; included ones are copied into the
  * block (the caller keeps cands); for each refused one on_drop(arg, tx, err,
  * why) is called (may be NULL; the caller decides to drop or keep it). Stops
@@ -66,7 +77,7 @@ TALLY_WUR int ledger_build(struct ledger *l, struct block **out, struct receipt 
                            void *arg);
 
 /* Validate a block received from outside (every tx with its sender
- * recovered): hash, link (parent hash, height = head + 1, timestamp >=
+ * recovered): hash, link (parent hash, height = tip + 1, timestamp >=
  * parent's), gas limit and base fee as the rules say, tx root, re-execution
  * of all txs (every tx must be includable), gas used, receipts root, state
  * root. On success the state changes are pending and *out_rcpts (free) is
@@ -76,16 +87,74 @@ TALLY_WUR int ledger_execute(struct ledger *l, struct receipt **out_rcpts, const
                              char *why, size_t whylen);
 
 /* Append a block built by ledger_build or checked by ledger_execute with its
- * receipts: checks the link and roots again, writes block, receipts, indexes
- * and state in ONE write txn, commits (durable), then state_commit_done. On
- * failure the pending state is dropped, the ledger is unchanged, and
- * ledger_errmsg says why. Errors: TALLY_EBADBLOCK, store/state errors. */
+ * receipts: writes block, receipts, indexes and state in ONE write txn,
+ * commits (durable), then state_commit_done. The pending block itself (same
+ * hash, header intact) is not checked again (its roots were computed or
+ * checked); any other block gets the link, gas, receipts and state root
+ * checks. On failure the pending state is dropped, the ledger is unchanged,
+ * and ledger_errmsg says why. Errors: TALLY_EBADBLOCK, TALLY_EBUSY (prepared
+ * blocks are still being written; the pending block stays pending),
+ * TALLY_ESTATE (a pipelined write failed earlier), store/state errors. */
 TALLY_WUR int ledger_commit(struct ledger *l, const struct block *b, const struct receipt *rcpts);
+
+/* ---- Pipelined commit ----
+ * The same one-txn-per-block write, split so that the write (puts, commit,
+ * fsync) runs on a writer thread while the loop goes on building:
+ *
+ *   loop:   ledger_build / ledger_execute -> ledger_commit_prepare(b) -> job
+ *   writer: ledger_write_job(job)          (jobs strictly one at a time, in
+ *                                          the order they were prepared)
+ *   loop:   ledger_commit_finish(job)      (in the same order)
+ *
+ * After prepare the block is the tip: the state the next block builds on
+ * includes it (state_get_latest), ledger_tip_height counts it, but
+ * ledger_height, the committed state (state_get_committed) and the store do
+ * not until its finish. A failed write is final: the store keeps the blocks
+ * before it, later jobs are not written, and every later build, execute,
+ * prepare or commit fails with TALLY_ESTATE (restart from the store). */
+struct ledger_job;
+
+/* Take the pending block b (as ledger_commit; a built or executed block is
+ * not checked again) and record everything it writes (ledger_commit's one
+ * txn) into a batch owned by *out; commit its state in memory
+ * (state_commit_mem) and make it the tip. b and rcpts are not referenced
+ * after this returns. On failure the pending state is dropped and the ledger
+ * is unchanged. Errors: TALLY_EBADBLOCK, TALLY_ESTATE, TALLY_ENOMEM. */
+TALLY_WUR int ledger_commit_prepare(struct ledger *l, struct ledger_job **out,
+                                    const struct block *b, const struct receipt *rcpts);
+
+/* Height of the job's block. */
+uint64_t ledger_job_height(const struct ledger_job *j);
+
+/* Add a put of a key outside the chain's own records (e.g. the consensus
+ * state) to the job's batch, so that it becomes durable in the same write
+ * txn as the block. Before ledger_write_job, on the thread that will write
+ * it. Errors: TALLY_EINVAL (already written), TALLY_ENOMEM. */
+TALLY_WUR int ledger_job_put(struct ledger_job *j, enum store_db db, const void *key, size_t klen,
+                             const void *val, size_t vlen);
+
+/* Write the job's batch in one write txn and commit it (durable on LMDB).
+ * Any thread, one job at a time, in prepare order; touches only the job and
+ * the store (never the ledger's loop-owned state). The result is kept in the
+ * job for ledger_commit_finish. With the in-memory store (not thread-safe
+ * against the loop's reads) call it on the loop thread. */
+void ledger_write_job(struct ledger_job *j);
+
+/* After ledger_write_job, on the thread that wrote it: 0 when the write is
+ * durable, else its error (TALLY_EINVAL before the write). */
+int ledger_job_result(const struct ledger_job *j);
+
+/* Loop thread, in prepare order, after ledger_write_job: on success the
+ * block becomes the committed head (ledger_height, state_get_committed).
+ * Frees j in all cases. Errors: the write's (TALLY_EFULL, TALLY_ESTORE, ...,
+ * TALLY_ESTATE when an earlier write failed; detail in ledger_errmsg): the
+ * ledger is then broken (see above); the caller should stop. */
+TALLY_WUR int ledger_commit_finish(struct ledger *l, struct ledger_job *j);
 
 /* Drop the pending state of a built/executed block that will not be committed. */
 void ledger_discard(struct ledger *l);
 
-/* Check stored history for heights [from, to] (to <= head): each block
+/* Check stored history for heights [from, to] (to <= committed head): each block
  * decodes, has its height, links to its parent's hash, has the right tx root,
  * the hash index points back at its height and each tx's location index
  * points back at it. Errors: TALLY_EBADBLOCK with why (the first problem),

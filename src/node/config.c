@@ -184,6 +184,17 @@ int node_cfg_load(struct node_cfg *c, const char *dir, char *err, size_t errlen)
     return 0;
 }
 
+void node_cfg_rpc_url(char *url, size_t len, const struct node_cfg *c)
+{
+    const char *host = c->rpc_host;
+    if (!host[0] || !strcmp(host, "0.0.0.0")) host = "127.0.0.1";
+    if (!strcmp(host, "::")) host = "::1";
+    if (strchr(host, ':'))
+        snprintf(url, len, "http://[%s]:%d", host, c->rpc_port);
+    else
+        snprintf(url, len, "http://%s:%d", host, c->rpc_port);
+}
+
 int file_read_all(char **out, size_t *len, const char *path, size_t max)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -54,6 +54,10 @@ void node_cfg_defaults(struct node_cfg *c);
  * Errors: TALLY_EIO (missing/unreadable), TALLY_ECONFIG (with `err`). */
 TALLY_WUR int node_cfg_load(struct node_cfg *c, const char *dir, char *err, size_t errlen);
 
+/* The URL clients use to reach this node's RPC port: "http://HOST:PORT",
+ * with a wildcard bind address (0.0.0.0, ::) replaced by loopback. */
+void node_cfg_rpc_url(char *url, size_t len, const struct node_cfg *c);
+
 /* Parse genesis.json (bounded by GENESIS_FILE_MAX). Errors: TALLY_EIO,
  * TALLY_ECONFIG (with detail in err). Free with genesis_free. */
 TALLY_WUR int genesis_load(struct genesis *g, const char *path, char *err, size_t errlen);

@@ -17,6 +17,18 @@ struct pbft_queued {
     uint8_t *buf; /* owned copy of the event's bytes */
 };
 
+/* A PBFT message sent after a PERSIST: it waits until that state (and
+ * every one before it) is durable. FIFO: a message never overtakes one
+ * held before it. */
+struct held_msg {
+    struct held_msg *next;
+    uint64_t after; /* n->persist_done must reach this */
+    int bcast;
+    uint32_t to;
+    size_t len;
+    uint8_t data[];
+};
+
 struct exec_job {
     uv_work_t w;
     struct node *n;
@@ -144,22 +156,65 @@ static void feed(struct node *n, const struct pbft_event *ev)
         free(q);
     }
     n->in_step = 0;
+    node_writer_kick(n);
 }
 
 /* ---- updates ---- */
 
-static int persist(struct node *n, const uint8_t *data, size_t len)
+static void send_now(struct node *n, int bcast, uint32_t to, const uint8_t *p, size_t len)
 {
-    struct store_txn *t;
-    int rc = store_txn_begin(n->store, &t, 1);
-    if (rc) return rc;
-    rc = store_put(t, STORE_DB_CONSENSUS, NODE_PBFT_STATE_KEY, strlen(NODE_PBFT_STATE_KEY), data,
-                   len);
-    if (rc) {
-        store_txn_abort(t);
-        return rc;
+    if (bcast)
+        (void)net_broadcast(n->net, NODE_FRAME_PBFT, p, len);
+    else if (to < n->nvals && net_send(n->net, n->val_ids[to], NODE_FRAME_PBFT, p, len))
+        log_debug(MOD, "message to %s not sent", val_name(n, to));
+}
+
+/* Send now, or hold until every consensus state handed to the writer so
+ * far is durable (the safety rule: a vote is durable before it is sent). */
+static void send_or_hold(struct node *n, int bcast, uint32_t to, const uint8_t *p, size_t len)
+{
+    if (!n->net) return;
+    if (!n->held_head && n->persist_done >= n->persist_seq) {
+        send_now(n, bcast, to, p, len);
+        return;
     }
-    return store_txn_commit(t);
+    struct held_msg *m = malloc(sizeof *m + len);
+    if (!m) {
+        log_error(MOD, "out of memory holding a consensus message; dropped");
+        return;
+    }
+    m->next = NULL;
+    m->after = n->persist_seq;
+    m->bcast = bcast;
+    m->to = to;
+    m->len = len;
+    memcpy(m->data, p, len);
+    if (n->held_tail)
+        n->held_tail->next = m;
+    else
+        n->held_head = m;
+    n->held_tail = m;
+}
+
+void node_consensus_persisted(struct node *n)
+{
+    while (n->held_head && n->held_head->after <= n->persist_done) {
+        struct held_msg *m = n->held_head;
+        n->held_head = m->next;
+        if (!n->held_head) n->held_tail = NULL;
+        if (n->net && !n->stopping) send_now(n, m->bcast, m->to, m->data, m->len);
+        free(m);
+    }
+}
+
+static void free_held(struct node *n)
+{
+    while (n->held_head) {
+        struct held_msg *m = n->held_head;
+        n->held_head = m->next;
+        free(m);
+    }
+    n->held_tail = NULL;
 }
 
 static void on_pbft_timer(uv_timer_t *t)
@@ -212,7 +267,7 @@ static void finish_execute(struct node *n, struct block *b, uint64_t t0, int err
     memcpy(hash, b->hash, 32);
     memcpy(root, b->h.state_root, 32);
     char why[256] = "";
-    if (!err && height != ledger_height(n->ledger) + 1) {
+    if (!err && height != ledger_tip_height(n->ledger) + 1) {
         block_free(b);
         return; /* committed meanwhile (sync): stale */
     }
@@ -260,7 +315,7 @@ static void exec_done(uv_work_t *w, int status)
 
 static void start_execute(struct node *n, const struct pbft_update_item *it)
 {
-    if (it->height != ledger_height(n->ledger) + 1) return; /* behind: sync will catch up */
+    if (it->height != ledger_tip_height(n->ledger) + 1) return; /* behind: sync will catch up */
     struct sync_status ss;
     if (n->sync) {
         sync_get_status(n->sync, &ss);
@@ -308,10 +363,11 @@ static void start_execute(struct node *n, const struct pbft_update_item *it)
 
 static void do_commit(struct node *n, const struct pbft_update_item *it)
 {
-    if (it->height <= ledger_height(n->ledger)) return; /* sync got there first */
-    if (it->height != ledger_height(n->ledger) + 1) {
-        log_warn(MOD, "cannot commit block %llu: head is %llu; syncing",
-                 (unsigned long long)it->height, (unsigned long long)ledger_height(n->ledger));
+    uint64_t tip = ledger_tip_height(n->ledger);
+    if (it->height <= tip) return; /* sync got there first */
+    if (it->height != tip + 1) {
+        log_warn(MOD, "cannot commit block %llu: tip is %llu; syncing",
+                 (unsigned long long)it->height, (unsigned long long)tip);
         if (n->sync) sync_request(n->sync, it->height);
         return;
     }
@@ -333,7 +389,7 @@ static void do_commit(struct node *n, const struct pbft_update_item *it)
             return;
         }
     }
-    (void)node_ledger_commit_cur(n, it->cert, it->cert_len, 0);
+    (void)node_ledger_commit_cur(n, it->cert, it->cert_len);
 }
 
 static void perform(struct node *n)
@@ -342,24 +398,17 @@ static void perform(struct node *n)
     for (size_t i = 0; i < n->up.n && !n->stopping; i++) {
         const struct pbft_update_item *it = &n->up.items[i];
         switch (it->type) {
-        case PBFT_UP_PERSIST: {
-            int rc = persist(n, it->data, it->len);
-            if (rc) {
+        case PBFT_UP_PERSIST:
+            /* ordered through the writer after the blocks handed before it;
+             * messages after it are held until it is durable */
+            if (!node_persist(n, it->data, it->len)) {
                 /* nothing that depends on it may be sent */
-                log_error(MOD, "cannot persist the consensus state: %s (%s); stopping here",
-                          tally_strerror(rc), store_errmsg(n->store));
+                log_error(MOD, "cannot hand the consensus state to the writer; stopping here");
                 return;
             }
             break;
-        }
-        case PBFT_UP_SEND:
-            if (n->net && it->to < n->nvals &&
-                net_send(n->net, n->val_ids[it->to], NODE_FRAME_PBFT, it->data, it->len))
-                log_debug(MOD, "message to %s not sent", val_name(n, it->to));
-            break;
-        case PBFT_UP_BROADCAST:
-            if (n->net) (void)net_broadcast(n->net, NODE_FRAME_PBFT, it->data, it->len);
-            break;
+        case PBFT_UP_SEND: send_or_hold(n, 0, it->to, it->data, it->len); break;
+        case PBFT_UP_BROADCAST: send_or_hold(n, 1, 0, it->data, it->len); break;
         case PBFT_UP_BUILD:
             n->build_req = 1;
             n->build_height = it->height;
@@ -379,10 +428,12 @@ static void perform(struct node *n)
             }
             break;
         case PBFT_UP_SYNC:
-            if (it->height <= ledger_height(n->ledger)) {
+            if (it->height <= ledger_tip_height(n->ledger)) {
                 struct pbft_event ev = {.type = PBFT_EV_SYNCED, .now_ms = mono_ms()};
-                ev.u.synced.height = ledger_height(n->ledger);
-                ledger_head_hash(n->ledger, ev.u.synced.hash);
+                ev.u.synced.height = ledger_tip_height(n->ledger);
+                ledger_tip_hash(n->ledger, ev.u.synced.hash);
+                ev.u.synced.cert = n->tip_cert;
+                ev.u.synced.cert_len = n->tip_cert_len;
                 feed(n, &ev); /* queued: we are inside a step */
             } else if (n->sync)
                 sync_request(n->sync, it->height);
@@ -528,7 +579,16 @@ static void on_peer(void *ctx, const uint8_t peer_id[32], int up)
 
 /* ---- sync host ---- */
 
+/* The tip: sync applies the block after it. */
 static void s_head(void *ctx, uint64_t *height, uint8_t hash[32])
+{
+    struct node *n = ctx;
+    *height = ledger_tip_height(n->ledger);
+    ledger_tip_hash(n->ledger, hash);
+}
+
+/* The durable head: what STATUS advertises (GET serves only written blocks). */
+static void s_durable_head(void *ctx, uint64_t *height, uint8_t hash[32])
 {
     struct node *n = ctx;
     *height = ledger_height(n->ledger);
@@ -576,17 +636,12 @@ static void head_cert(struct node *n, struct block **owned)
 static void s_synced(void *ctx, uint64_t height)
 {
     struct node *n = ctx;
-    struct block *hb;
-    head_cert(n, &hb);
     struct pbft_event ev = {.type = PBFT_EV_SYNCED, .now_ms = mono_ms()};
-    ev.u.synced.height = ledger_height(n->ledger);
-    ledger_head_hash(n->ledger, ev.u.synced.hash);
-    if (hb) {
-        ev.u.synced.cert = hb->cert;
-        ev.u.synced.cert_len = hb->cert_len;
-    }
+    ev.u.synced.height = ledger_tip_height(n->ledger);
+    ledger_tip_hash(n->ledger, ev.u.synced.hash);
+    ev.u.synced.cert = n->tip_cert; /* copied if the event is queued */
+    ev.u.synced.cert_len = n->tip_cert_len;
     feed(n, &ev);
-    block_free(hb);
     (void)height;
 }
 
@@ -651,7 +706,7 @@ static int start_net(struct node *n)
         .store = n->store,
         .batch = n->cfg.sync_batch,
     };
-    struct sync_host sh = {n, s_head, s_send, s_apply, s_synced};
+    struct sync_host sh = {n, s_head, s_durable_head, s_send, s_apply, s_synced};
     rc = sync_new(&n->sync, &n->loop, &sc, &sh);
     if (rc) log_error(MOD, "cannot start block sync: %s", tally_strerror(rc));
     return rc;
@@ -711,6 +766,10 @@ int node_consensus_start(struct node *n)
     if (hb && hb->cert_len) {
         ev.u.start.head_cert = hb->cert;
         ev.u.start.head_cert_len = hb->cert_len;
+        if ((n->tip_cert = malloc(hb->cert_len))) {
+            memcpy(n->tip_cert, hb->cert, hb->cert_len);
+            n->tip_cert_len = hb->cert_len;
+        }
     }
     n->in_step = 1;
     rc = pbft_step(n->pbft, &ev, &n->up);
@@ -724,6 +783,7 @@ int node_consensus_start(struct node *n)
     }
     perform(n);
     n->in_step = 0;
+    node_writer_kick(n);
     uint64_t h = pbft_height(n->pbft), v = pbft_view(n->pbft);
     log_info(MOD,
              "PBFT: %u validators (f=%u, quorum %u), this is %s (#%u); height %llu view %llu, "
@@ -759,6 +819,7 @@ void node_consensus_free(struct node *n)
         free(q);
     }
     n->q_tail = NULL;
+    free_held(n);
     node_ledger_discard(n);
     pbft_update_free(&n->up);
     pbft_free(n->pbft);

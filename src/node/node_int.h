@@ -24,8 +24,10 @@
 #define NODE_FRAME_TXS           2
 #define NODE_GOSSIP_MAX          (4u << 20) /* bytes of transactions per gossip frame */
 #define NODE_PBFT_STATE_KEY      "pbft"     /* key in STORE_DB_CONSENSUS */
+#define NODE_COMMIT_DEPTH        2          /* blocks prepared and not yet durable */
 
 struct node;
+struct node_writer; /* node.c: the block writer thread */
 
 /* One eth_sendRawTransaction / merge item waiting for sender recovery. */
 struct submit_item {
@@ -71,9 +73,11 @@ struct recent_block {
 struct node_cur {
     struct block *b;
     struct receipt *rcpts;
+    uint64_t ns; /* building or executing it took this long */
 };
 
 struct pbft_queued; /* events raised while pbft_step's updates are performed */
+struct held_msg;    /* a PBFT message held until the state it depends on is durable */
 struct exec_job;
 
 struct node {
@@ -126,6 +130,15 @@ struct node {
     struct buf gossip; /* u32 count || (u32 len || raw) * count, from our own clients */
     size_t gossip_count;
     uint64_t gossip_sent, gossip_received;
+    /* the writer (node.c): blocks, and the consensus state, in order */
+    struct node_writer *writer;
+    int fatal;         /* a write failed: node_run returns it */
+    uint8_t *tip_cert; /* certificate of the tip block (in memory) */
+    size_t tip_cert_len;
+    uint64_t persist_seq;       /* consensus-state writes handed to the writer */
+    uint64_t persist_done;      /* ... of which durable */
+    struct held_msg *held_head; /* PBFT messages waiting for a durable state */
+    struct held_msg *held_tail;
 };
 
 /* api.c: register JSON-RPC methods and WS ops. */
@@ -145,7 +158,8 @@ const char *node_find_dropped(const struct node *n, const uint8_t hash[32]);
  * only when *owned is set). Errors: TALLY_ENOTFOUND. */
 int node_block_at(struct node *n, struct block **out, int *owned, uint64_t height);
 /* If consensus asked this node to propose: build a block once enough
- * transactions are ready (k / interval) and hand it to consensus. */
+ * transactions are ready (k / interval) and fewer than NODE_COMMIT_DEPTH
+ * blocks are being written, and hand it to consensus. */
 void node_maybe_build(struct node *n);
 /* Gossip a client-submitted transaction to peers (batched per loop turn). */
 void node_gossip_add(struct node *n, const struct tx *tx);
@@ -153,14 +167,28 @@ void node_gossip_add(struct node *n, const struct tx *tx);
 void node_submit_peer_raw(struct node *n, const uint8_t *raw, size_t len);
 
 /* node.c: the ledger helpers (all building, executing and committing goes
- * through these). */
+ * through these). Blocks are built and executed on the tip (the newest
+ * block committed in memory); a committed block goes to the writer thread
+ * and clients see it (ledger_height, recent[], receipts) once its write is
+ * durable. */
 void node_ledger_discard(struct node *n);
-/* Execute a received block (senders recovered); on success it becomes
- * n->cur (owned by the node from then on). */
+/* Execute a received block (senders recovered) on the tip; on success it
+ * becomes n->cur (owned by the node from then on). */
 int node_ledger_execute(struct node *n, struct block *b, char *why, size_t whylen);
-int node_ledger_commit_cur(struct node *n, const uint8_t *cert, size_t cert_len, double exec_ms);
-/* Execute and commit a certified block from sync (b stays the caller's). */
-int node_ledger_apply(struct node *n, const struct block *b);
+/* Commit n->cur with its certificate: it becomes the tip and is handed to
+ * the writer. */
+int node_ledger_commit_cur(struct node *n, const uint8_t *cert, size_t cert_len);
+/* Execute and commit a certified block from sync the same way. On success
+ * the node owns b; on failure it stays the caller's. */
+int node_ledger_apply(struct node *n, struct block *b);
+/* Hand the consensus state to the writer: durable after every block handed
+ * before it, and before any handed after; returns its sequence number (0 on
+ * failure: out of memory, or the node is stopping). Completion: n->persist_done,
+ * then node_consensus_persisted(). */
+uint64_t node_persist(struct node *n, const uint8_t *data, size_t len);
+/* Wake the writer for the states handed since the last wake-up (called at
+ * the end of each consensus step). */
+void node_writer_kick(struct node *n);
 
 /* consensus.c */
 /* n->cur was built as this node's proposal: hand it to PBFT. */
@@ -173,9 +201,10 @@ void node_consensus_stop(struct node *n);
 void node_consensus_free(struct node *n);
 /* Check-phase work: flush gossip, report pool changes to PBFT. */
 void node_consensus_check(struct node *n);
-/* Committed block after ledger_commit: pool, recent ring, counters, log. */
-void node_after_commit(struct node *n, struct block *b, struct receipt *rcpts, double exec_ms,
-                       double commit_ms, int own);
+/* A consensus-state write is durable (n->persist_done moved): send the
+ * messages that waited for it. */
+void node_consensus_persisted(struct node *n);
+/* Nonce of addr in the committed (written) state. */
 uint64_t node_nonce_of(void *arg, const uint8_t addr[20]);
 
 #endif

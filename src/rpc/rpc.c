@@ -1182,7 +1182,10 @@ int rpc_server_start(struct rpc_server **out, uv_loop_t *loop, const struct rpc_
     info.fd_limit_per_thread = (unsigned)(s->cfg.max_conns + 64);
     info.keepalive_timeout = 60;
     info.timeout_secs = 30;
-    info.max_http_header_pool = (unsigned short)(s->cfg.max_conns > 1024 ? 1024 : s->cfg.max_conns);
+    /* one header buffer per allowed connection: idle sockets that hold one must not make
+     * a new client wait in lws's header-pool queue (a connection flood) */
+    info.max_http_header_pool =
+        (unsigned short)(s->cfg.max_conns > 65535 ? 65535 : s->cfg.max_conns);
     struct lws_context *cx = lws_create_context(&info);
     if (!cx) {
         log_error(MOD, "cannot start the HTTP server on %s:%d", cfg->host ? cfg->host : "*",

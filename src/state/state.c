@@ -26,6 +26,27 @@ struct pend {
     struct account orig; /* committed value when first touched */
 };
 
+/* An account changed by a block that is committed in memory but whose batch
+ * is not written yet: its newest value and its value on disk. */
+struct unw {
+    uint8_t addr[20];
+    int32_t next;        /* bucket chain, or the free list; -1 ends it */
+    uint64_t ticket;     /* the newest unwritten block that changed it */
+    struct account cur;  /* value after that block */
+    struct account disk; /* value as of the newest written block */
+};
+
+/* The changes of one block committed in memory, until its batch is written. */
+struct unw_block {
+    struct unw_block *next;
+    uint64_t ticket;
+    size_t n;
+    struct unw_change {
+        uint8_t addr[20];
+        struct account a;
+    } * ch;
+};
+
 struct jrec {
     uint32_t idx;    /* pending entry */
     uint8_t created; /* the entry was created by this change */
@@ -49,6 +70,16 @@ struct state {
 
     struct jrec *journal;
     size_t njournal, capjournal;
+
+    /* Unwritten layer: accounts changed by blocks committed in memory whose
+     * batches are not written yet, and those blocks' changes in order. */
+    struct unw *unw;
+    size_t nunw, capunw;
+    int32_t unw_free;
+    int32_t *unw_buckets;
+    size_t unw_nbuckets; /* power of two */
+    struct unw_block *unw_head, *unw_tail;
+    uint64_t next_ticket;
 
     /* Result of the last state_flush, valid while gen == flushed_gen. */
     uint64_t gen, flushed_gen;
@@ -111,6 +142,8 @@ int state_open(struct state **out, struct store *st)
         return TALLY_ENOMEM;
     }
     memset(s->buckets, 0xff, s->nbuckets * sizeof *s->buckets);
+    s->unw_free = -1;
+    s->next_ticket = 1;
     s->seed = (uint64_t)(uintptr_t)s * 0x9e3779b97f4a7c15ull ^ 0x5bd1e9955bd1e995ull;
 
     struct store_txn *t;
@@ -149,6 +182,14 @@ void state_close(struct state *s)
     free(s->pend);
     free(s->buckets);
     free(s->journal);
+    while (s->unw_head) {
+        struct unw_block *u = s->unw_head;
+        s->unw_head = u->next;
+        free(u->ch);
+        free(u);
+    }
+    free(s->unw);
+    free(s->unw_buckets);
     free(s);
 }
 
@@ -195,7 +236,72 @@ static void cache_put(struct state *s, const uint8_t addr[20], const struct acco
     w[slot].a = *a;
 }
 
-int state_get_committed(struct state *s, struct account *out, const uint8_t addr[20])
+/* ---- unwritten layer ---- */
+
+static int32_t unw_find(const struct state *s, const uint8_t addr[20])
+{
+    if (!s->nunw) return -1;
+    int32_t i = s->unw_buckets[addr_hash(s, addr) & (s->unw_nbuckets - 1)];
+    while (i >= 0 && memcmp(s->unw[i].addr, addr, 20)) i = s->unw[i].next;
+    return i;
+}
+
+/* Room for `more` new entries without failing later (all-or-nothing commit). */
+static int unw_reserve(struct state *s, size_t more)
+{
+    size_t need = s->nunw + more;
+    if (need > s->capunw) {
+        size_t cap = s->capunw ? s->capunw : 1024;
+        while (cap < need) cap *= 2;
+        struct unw *u = realloc(s->unw, cap * sizeof *u);
+        if (!u) return TALLY_ENOMEM;
+        /* Fresh slots go on the free list (lowest index first). */
+        for (size_t i = cap; i-- > s->capunw;) {
+            u[i].next = s->unw_free;
+            s->unw_free = (int32_t)i;
+        }
+        s->unw = u;
+        s->capunw = cap;
+    }
+    if (need > s->unw_nbuckets) {
+        size_t nb = s->unw_nbuckets ? s->unw_nbuckets : 1024;
+        while (nb < need) nb *= 2;
+        int32_t *b = malloc(nb * sizeof *b);
+        if (!b) return TALLY_ENOMEM;
+        memset(b, 0xff, nb * sizeof *b);
+        /* Re-link the live entries (those reachable from the old buckets). */
+        for (size_t h = 0; h < s->unw_nbuckets; h++) {
+            int32_t i = s->unw_buckets[h];
+            while (i >= 0) {
+                int32_t next = s->unw[i].next;
+                size_t nh = addr_hash(s, s->unw[i].addr) & (nb - 1);
+                s->unw[i].next = b[nh];
+                b[nh] = i;
+                i = next;
+            }
+        }
+        free(s->unw_buckets);
+        s->unw_buckets = b;
+        s->unw_nbuckets = nb;
+    }
+    return 0;
+}
+
+static void unw_remove(struct state *s, int32_t idx)
+{
+    int32_t *pp = &s->unw_buckets[addr_hash(s, s->unw[idx].addr) & (s->unw_nbuckets - 1)];
+    while (*pp != idx) pp = &s->unw[*pp].next;
+    *pp = s->unw[idx].next;
+    s->unw[idx].next = s->unw_free;
+    s->unw_free = idx;
+    s->nunw--;
+}
+
+/* ---- the two read views ---- */
+
+/* Cache, then the store (an account there is not changed by any unwritten
+ * block, so disk, committed and latest agree on it). */
+static int get_stored(struct state *s, struct account *out, const uint8_t addr[20])
 {
     const struct cache_way *w = cache_find(s, addr);
     if (w) {
@@ -217,6 +323,26 @@ int state_get_committed(struct state *s, struct account *out, const uint8_t addr
     }
     cache_put(s, addr, out);
     return 0;
+}
+
+int state_get_committed(struct state *s, struct account *out, const uint8_t addr[20])
+{
+    int32_t i = unw_find(s, addr);
+    if (i >= 0) {
+        *out = s->unw[i].disk;
+        return 0;
+    }
+    return get_stored(s, out, addr);
+}
+
+int state_get_latest(struct state *s, struct account *out, const uint8_t addr[20])
+{
+    int32_t i = unw_find(s, addr);
+    if (i >= 0) {
+        *out = s->unw[i].cur;
+        return 0;
+    }
+    return get_stored(s, out, addr);
 }
 
 /* ---- pending layer and journal ---- */
@@ -252,7 +378,7 @@ int state_get(struct state *s, struct account *out, const uint8_t addr[20])
         *out = s->pend[i].cur;
         return 0;
     }
-    return state_get_committed(s, out, addr);
+    return state_get_latest(s, out, addr);
 }
 
 static int journal_push(struct state *s, uint32_t idx, int created, const struct account *prev)
@@ -278,7 +404,7 @@ int state_put(struct state *s, const uint8_t addr[20], const struct account *a)
     if (i < 0) {
         if (s->npend >= STATE_PENDING_MAX) return TALLY_EFULL;
         struct account orig;
-        if ((rc = state_get_committed(s, &orig, addr))) return rc;
+        if ((rc = state_get_latest(s, &orig, addr))) return rc;
         if (s->npend == s->cappend) {
             size_t cap = s->cappend ? s->cappend * 2 : 1024;
             struct pend *p = realloc(s->pend, cap * sizeof *p);
@@ -367,12 +493,18 @@ static int changed_sorted(struct state *s, struct changed **out, size_t *n)
     return 0;
 }
 
-int state_flush(struct state *s, struct store_txn *t, uint8_t new_root[32])
+/* Compute the root; write the changes into t or b when one is given. */
+static int flush_to(struct state *s, struct store_txn *t, struct store_batch *bt,
+                    uint8_t new_root[32])
 {
-    if (!t && s->flushed && s->flushed_gen == s->gen) {
+    if (!t && !bt && s->flushed && s->flushed_gen == s->gen) {
         memcpy(new_root, s->flushed_root, 32);
         return 0;
     }
+    int write = t || bt;
+    /* The root of exactly these changes is known (ledger_build computed it):
+     * only write them. */
+    int hashed = s->flushed && s->flushed_gen == s->gen;
     struct changed *idx;
     size_t n;
     int rc = changed_sorted(s, &idx, &n);
@@ -385,52 +517,171 @@ int state_flush(struct state *s, struct store_txn *t, uint8_t new_root[32])
     keccak256_init(&kc);
     for (size_t i = 0; i < n && !rc; i++) {
         const struct pend *p = &s->pend[idx[i].idx];
-        struct rlp_enc e;
-        b.len = 0;
-        rlp_enc_init(&e, &b);
-        rlp_list_begin(&e);
-        rlp_put_u64(&e, p->cur.nonce);
-        rlp_put_u256(&e, &p->cur.balance);
-        rlp_list_end(&e);
-        if ((rc = rlp_enc_finish(&e))) break;
-        keccak256_update(&kc, p->addr, 20);
-        keccak256_update(&kc, b.p, b.len);
-        if (!t) continue;
+        if (!hashed) {
+            struct rlp_enc e;
+            b.len = 0;
+            rlp_enc_init(&e, &b);
+            rlp_list_begin(&e);
+            rlp_put_u64(&e, p->cur.nonce);
+            rlp_put_u256(&e, &p->cur.balance);
+            rlp_list_end(&e);
+            if ((rc = rlp_enc_finish(&e))) break;
+            keccak256_update(&kc, p->addr, 20);
+            keccak256_update(&kc, b.p, b.len);
+        }
+        if (!write) continue;
         if (account_is_zero(&p->cur)) {
-            rc = store_del(t, STORE_DB_ACCOUNTS, p->addr, 20);
-            if (rc == TALLY_ENOTFOUND) rc = 0;
+            if (bt) {
+                rc = store_batch_del(bt, STORE_DB_ACCOUNTS, p->addr, 20);
+            } else {
+                rc = store_del(t, STORE_DB_ACCOUNTS, p->addr, 20);
+                if (rc == TALLY_ENOTFOUND) rc = 0;
+            }
         } else {
             uint8_t val[ACCOUNT_VAL_LEN];
             account_encode(val, &p->cur);
-            rc = store_put(t, STORE_DB_ACCOUNTS, p->addr, 20, val, sizeof val);
+            rc = bt ? store_batch_put(bt, STORE_DB_ACCOUNTS, p->addr, 20, val, sizeof val, 0)
+                    : store_put(t, STORE_DB_ACCOUNTS, p->addr, 20, val, sizeof val);
         }
     }
     buf_free(&b);
     free(idx);
     if (rc) return rc;
-    keccak256_final(&kc, diff);
-    keccak256_init(&kc);
-    keccak256_update(&kc, s->root, 32);
-    keccak256_update(&kc, diff, 32);
-    keccak256_final(&kc, s->flushed_root);
+    if (!hashed) {
+        keccak256_final(&kc, diff);
+        keccak256_init(&kc);
+        keccak256_update(&kc, s->root, 32);
+        keccak256_update(&kc, diff, 32);
+        keccak256_final(&kc, s->flushed_root);
+    }
     s->flushed = 1;
     s->flushed_gen = s->gen;
     memcpy(new_root, s->flushed_root, 32);
+    if (bt)
+        return store_batch_put(bt, STORE_DB_META, STATE_META_ROOT, strlen(STATE_META_ROOT),
+                               s->flushed_root, 32, 0);
     if (t) return chainstore_meta_put(t, STATE_META_ROOT, s->flushed_root, 32);
     return 0;
 }
 
+int state_flush(struct state *s, struct store_txn *t, uint8_t new_root[32])
+{
+    return flush_to(s, t, NULL, new_root);
+}
+
+int state_flush_batch(struct state *s, struct store_batch *b, uint8_t new_root[32])
+{
+    return flush_to(s, NULL, b, new_root);
+}
+
+/* Make sure flushed_root covers the latest pending changes. */
+static int ensure_flushed(struct state *s)
+{
+    if (s->flushed && s->flushed_gen == s->gen) return 0;
+    uint8_t r[32];
+    log_error("state", "commit without a flush of the pending changes");
+    return flush_to(s, NULL, NULL, r);
+}
+
+int state_commit_mem(struct state *s, uint64_t *ticket)
+{
+    int rc = ensure_flushed(s);
+    if (rc) return rc;
+    size_t n = 0;
+    for (size_t i = 0; i < s->npend; i++)
+        if (!account_eq(&s->pend[i].cur, &s->pend[i].orig)) n++;
+    struct unw_block *u = calloc(1, sizeof *u);
+    if (u) u->ch = malloc((n ? n : 1) * sizeof *u->ch);
+    if (!u || !u->ch || (rc = unw_reserve(s, n))) {
+        if (u) free(u->ch);
+        free(u);
+        return rc ? rc : TALLY_ENOMEM;
+    }
+    u->ticket = s->next_ticket++;
+    for (size_t i = 0; i < s->npend; i++) {
+        const struct pend *p = &s->pend[i];
+        if (account_eq(&p->cur, &p->orig)) continue;
+        memcpy(u->ch[u->n].addr, p->addr, 20);
+        u->ch[u->n++].a = p->cur;
+        int32_t k = unw_find(s, p->addr);
+        if (k < 0) {
+            /* Not changed by an unwritten block: orig is what disk holds. */
+            k = s->unw_free;
+            s->unw_free = s->unw[k].next;
+            memcpy(s->unw[k].addr, p->addr, 20);
+            s->unw[k].disk = p->orig;
+            size_t h = addr_hash(s, p->addr) & (s->unw_nbuckets - 1);
+            s->unw[k].next = s->unw_buckets[h];
+            s->unw_buckets[h] = k;
+            s->nunw++;
+        }
+        s->unw[k].cur = p->cur;
+        s->unw[k].ticket = u->ticket;
+    }
+    if (s->unw_tail)
+        s->unw_tail->next = u;
+    else
+        s->unw_head = u;
+    s->unw_tail = u;
+    memcpy(s->root, s->flushed_root, 32);
+    pending_clear(s);
+    *ticket = u->ticket;
+    return 0;
+}
+
+void state_commit_written(struct state *s, uint64_t ticket)
+{
+    struct unw_block *u = s->unw_head;
+    if (!u || u->ticket != ticket) {
+        log_error("state", "written out of order: ticket %llu, oldest unwritten %llu",
+                  (unsigned long long)ticket, (unsigned long long)(u ? u->ticket : 0));
+        return;
+    }
+    for (size_t i = 0; i < u->n; i++) {
+        int32_t k = unw_find(s, u->ch[i].addr);
+        if (k < 0) continue; /* cannot happen */
+        s->unw[k].disk = u->ch[i].a;
+        if (s->unw[k].ticket == ticket) {
+            /* No newer unwritten change: back to cache + store. */
+            cache_put(s, u->ch[i].addr, &u->ch[i].a);
+            unw_remove(s, k);
+        }
+    }
+    s->unw_head = u->next;
+    if (!s->unw_head) s->unw_tail = NULL;
+    free(u->ch);
+    free(u);
+    /* A read txn older than this write could serve stale values for
+     * accounts that leave the cache later. */
+    close_rtxn(s);
+}
+
+size_t state_unwritten(const struct state *s)
+{
+    size_t n = 0;
+    for (const struct unw_block *u = s->unw_head; u; u = u->next) n++;
+    return n;
+}
+
 void state_commit_done(struct state *s)
 {
-    if (!s->flushed || s->flushed_gen != s->gen) {
-        /* Misuse: committed without flushing the latest changes. */
-        uint8_t r[32];
-        log_error("state", "commit_done without a flush of the pending changes");
-        if (state_flush(s, NULL, r)) {
+    if (s->unw_head) {
+        /* Blocks committed in memory are still being written: go through
+         * the unwritten layer (the caller's txn came after theirs). */
+        uint64_t ticket;
+        if (state_commit_mem(s, &ticket)) {
+            log_error("state", "out of memory committing the state: dropping the cache");
             pending_clear(s);
             close_rtxn(s);
             return;
         }
+        state_commit_written(s, ticket);
+        return;
+    }
+    if (ensure_flushed(s)) {
+        pending_clear(s);
+        close_rtxn(s);
+        return;
     }
     close_rtxn(s);
     for (size_t i = 0; i < s->npend; i++) cache_put(s, s->pend[i].addr, &s->pend[i].cur);

@@ -7,6 +7,13 @@
  * ... state_flush(t) into the block's write txn; after the txn committed
  * state_commit_done, else state_discard.
  *
+ * Pipelined (the write happens later, on another thread): state_flush_batch
+ * into the block's batch, state_commit_mem (the changes are now what later
+ * blocks build on) and, once the batch is durable, state_commit_written.
+ * Three views: state_get (pending over latest), state_get_latest (every
+ * block committed in memory, written or not) and state_get_committed (only
+ * what is written: what RPC serves).
+ *
  * Not thread-safe: one thread (the node loop) owns a struct state. */
 #ifndef TALLY_STATE_STATE_H
 #define TALLY_STATE_STATE_H
@@ -41,9 +48,15 @@ void state_close(struct state *s);
  * (corrupt stored account), store errors. */
 TALLY_WUR int state_get(struct state *s, struct account *out, const uint8_t addr[20]);
 
-/* The committed account, ignoring pending changes (RPC "latest").
- * Errors: as state_get. */
+/* The committed account as written to the store, ignoring pending changes
+ * and blocks committed in memory whose batch is not written yet (RPC
+ * "latest"). Errors: as state_get. */
 TALLY_WUR int state_get_committed(struct state *s, struct account *out, const uint8_t addr[20]);
+
+/* The account after the newest block committed in memory (state_commit_mem
+ * or state_commit_done), written or not, ignoring pending changes: the state
+ * the next block builds on (pool nonces). Errors: as state_get. */
+TALLY_WUR int state_get_latest(struct state *s, struct account *out, const uint8_t addr[20]);
 
 /* Set the pending account at addr (journaled). Errors: TALLY_ENOMEM,
  * TALLY_EFULL (more than STATE_PENDING_MAX accounts), store errors. */
@@ -64,14 +77,34 @@ void state_revert(struct state *s, size_t mark);
  * Errors: TALLY_ENOMEM, store errors. */
 TALLY_WUR int state_flush(struct state *s, struct store_txn *t, uint8_t new_root[32]);
 
+/* As state_flush with a write txn, but the puts and deletes go into batch b
+ * (written later by store_batch_write). Errors: TALLY_ENOMEM. */
+TALLY_WUR int state_flush_batch(struct state *s, struct store_batch *b, uint8_t new_root[32]);
+
 /* The txn that state_flush wrote into has committed: the pending changes
  * become the committed state (cache updated, root = the flushed root). */
 void state_commit_done(struct state *s);
 
+/* Commit the flushed pending changes in memory, before their batch is
+ * written: they become the latest state (state_get, state_get_latest, the
+ * root the next block chains from) but not yet the committed one
+ * (state_get_committed). *ticket names them for state_commit_written.
+ * Blocks are committed and written strictly in this order. On failure
+ * nothing changed (the changes are still pending). Errors: TALLY_ENOMEM. */
+TALLY_WUR int state_commit_mem(struct state *s, uint64_t *ticket);
+
+/* The batch of the oldest block committed in memory (ticket) is durable:
+ * its changes become the committed state. Tickets must come in order. */
+void state_commit_written(struct state *s, uint64_t ticket);
+
+/* Number of blocks committed in memory whose batches are not written. */
+size_t state_unwritten(const struct state *s);
+
 /* Drop all pending changes (block refused or its txn aborted). */
 void state_discard(struct state *s);
 
-/* The committed root. */
+/* The root of the latest state (the newest block committed in memory or
+ * on disk; pending changes not included). */
 void state_root(const struct state *s, uint8_t out[32]);
 
 #endif

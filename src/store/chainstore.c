@@ -71,7 +71,20 @@ static int cmp_tx_order(const void *a, const void *b)
     return memcmp(((const struct tx_order *)a)->hash, ((const struct tx_order *)b)->hash, 32);
 }
 
-static int put_receipts(struct store_txn *t, const uint8_t hkey[8], const struct receipt *rcpts,
+/* Where the writes of a block go: a live write transaction or a batch. */
+struct sink {
+    struct store_txn *t;
+    struct store_batch *b;
+};
+
+static int sink_put(const struct sink *k, enum store_db db, const void *key, size_t klen,
+                    const void *val, size_t vlen, unsigned flags)
+{
+    if (k->b) return store_batch_put(k->b, db, key, klen, val, vlen, flags);
+    return store_put(k->t, db, key, klen, val, vlen);
+}
+
+static int put_receipts(const struct sink *k, const uint8_t hkey[8], const struct receipt *rcpts,
                         size_t n)
 {
     struct buf enc, val;
@@ -79,30 +92,32 @@ static int put_receipts(struct store_txn *t, const uint8_t hkey[8], const struct
     buf_init(&val, STORE_VAL_MAX);
     uint32_t *off = malloc((n + 1) * sizeof *off);
     int rc = off ? 0 : TALLY_ENOMEM;
+    if (!rc) rc = buf_reserve(&enc, 64 * n + 64);
     for (size_t i = 0; i < n && !rc; i++) {
         off[i] = (uint32_t)enc.len;
         rc = receipt_encode(&enc, &rcpts[i]);
     }
     if (!rc) {
         off[n] = (uint32_t)enc.len;
-        uint8_t b4[4];
-        be32(b4, (uint32_t)n);
         rc = buf_reserve(&val, 4 + 4 * (n + 1) + enc.len);
-        if (!rc) rc = buf_append(&val, b4, 4);
-        for (size_t i = 0; i <= n && !rc; i++) {
-            be32(b4, off[i]);
-            rc = buf_append(&val, b4, 4);
+        if (!rc) {
+            /* reserved above: write the table in place */
+            uint8_t *p = val.p;
+            be32(p, (uint32_t)n);
+            for (size_t i = 0; i <= n; i++) be32(p + 4 + 4 * i, off[i]);
+            val.len = 4 + 4 * (n + 1);
+            if (enc.len) rc = buf_append(&val, enc.p, enc.len);
         }
-        if (!rc && enc.len) rc = buf_append(&val, enc.p, enc.len);
     }
-    if (!rc) rc = store_put(t, STORE_DB_RECEIPTS, hkey, 8, val.p, val.len);
+    if (!rc) rc = sink_put(k, STORE_DB_RECEIPTS, hkey, 8, val.p, val.len, STORE_PUT_APPEND);
     free(off);
     buf_free(&enc);
     buf_free(&val);
     return rc;
 }
 
-int chainstore_put_block(struct store_txn *t, const struct block *b, const struct receipt *rcpts)
+static int put_block(const struct sink *k, const struct block *b, const struct receipt *rcpts,
+                     uint64_t count_before)
 {
     if (b->ntx && !rcpts) return TALLY_EINVAL;
     for (size_t i = 0; i < b->ntx; i++)
@@ -123,10 +138,10 @@ int chainstore_put_block(struct store_txn *t, const struct block *b, const struc
         for (size_t i = 0; i < b->ntx && !rc; i++) rc = buf_append(&val, b->txs[i]->sender, 20);
     }
     buf_free(&enc);
-    if (!rc) rc = store_put(t, STORE_DB_BLOCKS, hkey, 8, val.p, val.len);
+    if (!rc) rc = sink_put(k, STORE_DB_BLOCKS, hkey, 8, val.p, val.len, STORE_PUT_APPEND);
     buf_free(&val);
     if (rc) return rc;
-    if ((rc = store_put(t, STORE_DB_BLOCK_HASH, b->hash, 32, hkey, 8))) return rc;
+    if ((rc = sink_put(k, STORE_DB_BLOCK_HASH, b->hash, 32, hkey, 8, 0))) return rc;
 
     /* Tx index: insert in key order (kinder to the B-tree). */
     if (b->ntx) {
@@ -141,22 +156,35 @@ int chainstore_put_block(struct store_txn *t, const struct block *b, const struc
         memcpy(loc, hkey, 8);
         for (size_t i = 0; i < b->ntx && !rc; i++) {
             be32(loc + 8, order[i].index);
-            rc = store_put(t, STORE_DB_TX_LOC, order[i].hash, 32, loc, 12);
+            rc = sink_put(k, STORE_DB_TX_LOC, order[i].hash, 32, loc, 12, 0);
         }
         free(order);
         if (rc) return rc;
     }
-    if ((rc = put_receipts(t, hkey, rcpts, b->ntx))) return rc;
+    if ((rc = put_receipts(k, hkey, rcpts, b->ntx))) return rc;
 
     uint8_t head[40];
     memcpy(head, hkey, 8);
     memcpy(head + 8, b->hash, 32);
-    if ((rc = chainstore_meta_put(t, META_HEAD, head, 40))) return rc;
-    uint64_t count;
-    if ((rc = chainstore_tx_count(t, &count))) return rc;
+    if ((rc = sink_put(k, STORE_DB_META, META_HEAD, strlen(META_HEAD), head, 40, 0))) return rc;
     uint8_t c8[8];
-    be64(c8, count + b->ntx);
-    return chainstore_meta_put(t, META_TX_COUNT, c8, 8);
+    be64(c8, count_before + b->ntx);
+    return sink_put(k, STORE_DB_META, META_TX_COUNT, strlen(META_TX_COUNT), c8, 8, 0);
+}
+
+int chainstore_put_block(struct store_txn *t, const struct block *b, const struct receipt *rcpts)
+{
+    struct sink k = {t, NULL};
+    uint64_t count;
+    int rc = chainstore_tx_count(t, &count);
+    return rc ? rc : put_block(&k, b, rcpts, count);
+}
+
+int chainstore_batch_block(struct store_batch *batch, const struct block *b,
+                           const struct receipt *rcpts, uint64_t tx_count_before)
+{
+    struct sink k = {NULL, batch};
+    return put_block(&k, b, rcpts, tx_count_before);
 }
 
 int chainstore_head(struct store_txn *t, uint64_t *height, uint8_t hash[32])

@@ -22,6 +22,15 @@
 TALLY_WUR int chainstore_put_block(struct store_txn *t, const struct block *b,
                                    const struct receipt *rcpts);
 
+/* The same writes as chainstore_put_block recorded into batch (written
+ * later with store_batch_write), for a pipeline in which the store lags
+ * behind: nothing is read from the store, so the running total of
+ * transactions before b comes from the caller (tx_count_before).
+ * BLOCKS and RECEIPTS are put with STORE_PUT_APPEND (blocks are written in
+ * height order). Errors: TALLY_EINVAL (missing sender), TALLY_ENOMEM. */
+TALLY_WUR int chainstore_batch_block(struct store_batch *batch, const struct block *b,
+                                     const struct receipt *rcpts, uint64_t tx_count_before);
+
 /* Height and hash of the newest block. Errors: TALLY_ENOTFOUND (empty store),
  * TALLY_EDECODE (corrupt value), store errors. */
 TALLY_WUR int chainstore_head(struct store_txn *t, uint64_t *height, uint8_t hash[32]);

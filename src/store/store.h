@@ -91,4 +91,46 @@ TALLY_WUR int store_put(struct store_txn *t, enum store_db db, const void *key, 
  * TALLY_ESTORE. */
 TALLY_WUR int store_del(struct store_txn *t, enum store_db db, const void *key, size_t klen);
 
+/* ---- Write batches ----
+ * A batch records puts and deletes in memory, with no transaction open, so
+ * that one thread can prepare a block's writes while another writes earlier
+ * ones: store_batch_write applies a whole batch in ONE write transaction and
+ * commits it (durable on LMDB), on whatever thread calls it. A batch belongs
+ * to one thread at a time and is not read by the store until written. */
+
+/* The key sorts after every key already in its database (a new height):
+ * written with MDB_APPEND on LMDB, which skips the search and fills pages. */
+#define STORE_PUT_APPEND 1u
+
+struct store_batch;
+
+/* An empty batch. *out is owned by the caller: store_batch_free it.
+ * Errors: TALLY_ENOMEM. */
+TALLY_WUR int store_batch_new(struct store_batch **out);
+
+/* Free a batch (written or not). NULL is fine. */
+void store_batch_free(struct store_batch *b);
+
+/* Record key -> val (both copied; flags 0 or STORE_PUT_APPEND). Later ops on
+ * the same key win, as in a transaction.
+ * Errors: TALLY_EINVAL (bad db, klen 0 or > STORE_KEY_MAX), TALLY_ETOOBIG,
+ * TALLY_ENOMEM. */
+TALLY_WUR int store_batch_put(struct store_batch *b, enum store_db db, const void *key, size_t klen,
+                              const void *val, size_t vlen, unsigned flags);
+
+/* Record a delete of key; deleting an absent key is not an error when the
+ * batch is written. Errors: TALLY_EINVAL, TALLY_ENOMEM. */
+TALLY_WUR int store_batch_del(struct store_batch *b, enum store_db db, const void *key,
+                              size_t klen);
+
+/* Number of recorded operations. */
+size_t store_batch_count(const struct store_batch *b);
+
+/* Apply all operations of b, in order, in one write transaction of s and
+ * commit it: on return 0 all of it is durable, on failure none of it is
+ * written (the transaction is aborted) and store_errmsg(s) says why.
+ * May be called from any thread, but only one write transaction at a time.
+ * Errors: TALLY_EFULL (map full), TALLY_EBUSY, TALLY_ENOMEM, TALLY_ESTORE. */
+TALLY_WUR int store_batch_write(struct store *s, const struct store_batch *b);
+
 #endif

@@ -13,8 +13,9 @@ struct store_ops {
     void (*txn_abort)(struct store_txn *t);
     int (*get)(struct store_txn *t, enum store_db db, const void *key, size_t klen,
                const void **val, size_t *vlen);
+    /* flags: 0 or STORE_PUT_APPEND (a hint; a backend may ignore it) */
     int (*put)(struct store_txn *t, enum store_db db, const void *key, size_t klen, const void *val,
-               size_t vlen);
+               size_t vlen, unsigned flags);
     int (*del)(struct store_txn *t, enum store_db db, const void *key, size_t klen);
 };
 

@@ -1,8 +1,10 @@
 /* LMDB backend: one environment per store, one named database per
  * enum store_db. MDB_NOTLS lets read transactions move between threads and
- * keeps reader slots per transaction, not per thread. Commits use LMDB's
- * default full sync, so a committed write transaction is durable and a crash
- * leaves either the old or the new state (copy-on-write B-trees). */
+ * keeps reader slots per transaction, not per thread. Commits fsync the data
+ * (MDB_NOMETASYNC: the meta page rides on the next commit's fsync), so a
+ * committed write transaction survives a killed process, a power loss may
+ * undo only the last one, and a crash leaves either the old or the new state
+ * (copy-on-write B-trees). */
 #include <errno.h>
 #include <lmdb.h>
 #include <stdlib.h>
@@ -89,12 +91,15 @@ static int lmdb_get(struct store_txn *bt, enum store_db db, const void *key, siz
 }
 
 static int lmdb_put(struct store_txn *bt, enum store_db db, const void *key, size_t klen,
-                    const void *val, size_t vlen)
+                    const void *val, size_t vlen, unsigned flags)
 {
     struct lmdb_txn *t = (struct lmdb_txn *)bt;
     struct lmdb_store *ls = (struct lmdb_store *)bt->s;
     MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
-    int mrc = mdb_put(t->txn, ls->dbi[db], &k, &v, 0);
+    int mrc = MDB_KEYEXIST;
+    if (flags & STORE_PUT_APPEND) mrc = mdb_put(t->txn, ls->dbi[db], &k, &v, MDB_APPEND);
+    /* not after the last key after all (a rewrite): an ordinary put */
+    if (mrc == MDB_KEYEXIST) mrc = mdb_put(t->txn, ls->dbi[db], &k, &v, 0);
     return mrc ? map_err(bt->s, mrc, "put") : 0;
 }
 

@@ -263,8 +263,9 @@ static int overlay_set(struct mem_txn *t, enum store_db db, const void *key, siz
 }
 
 static int mem_put(struct store_txn *bt, enum store_db db, const void *key, size_t klen,
-                   const void *val, size_t vlen)
+                   const void *val, size_t vlen, unsigned flags)
 {
+    (void)flags;
     int rc = overlay_set((struct mem_txn *)bt, db, key, klen, val, vlen, 0);
     return rc ? store__fail(bt->s, rc, "out of memory") : 0;
 }

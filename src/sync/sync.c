@@ -133,7 +133,11 @@ static void range_release(struct sync *s, struct range *r)
 static void send_status_to(struct sync *s, struct peer *p)
 {
     uint8_t msg[SYNC_STATUS_LEN], hash[32];
-    uint64_t h = head_height(s, hash);
+    uint64_t h;
+    if (s->host.durable_head)
+        s->host.durable_head(s->host.ctx, &h, hash);
+    else
+        h = head_height(s, hash);
     put_u64(msg, h);
     memcpy(msg + 8, hash, 32);
     (void)s->host.send(s->host.ctx, p->id, SYNC_FRAME_STATUS, msg, sizeof msg);
@@ -395,6 +399,7 @@ static void apply_ready(struct sync *s)
             }
             s->applied++;
             last_h = b->h.height;
+            r->blocks[i] = NULL; /* the host owns it now */
         }
         if (failed) {
             uint64_t from = r->from + i;

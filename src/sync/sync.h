@@ -38,13 +38,19 @@
 /* What sync needs from the node. All run on the loop thread. */
 struct sync_host {
     void *ctx;
-    /* The committed head. */
+    /* The tip: the newest block committed or applied, whose write may still
+     * be in flight (what the next applied block links to). */
     void (*head)(void *ctx, uint64_t *height, uint8_t hash[32]);
+    /* The durable head advertised in STATUS (only durable blocks are served);
+     * NULL: head. */
+    void (*durable_head)(void *ctx, uint64_t *height, uint8_t hash[32]);
     /* Send a frame to a peer: 0 or a negative TALLY_E* (the frame is dropped). */
     int (*send)(void *ctx, const uint8_t peer_id[32], uint8_t type, const uint8_t *p, size_t len);
-    /* Execute and durably commit b (height = head + 1, certificate checked,
-     * senders recovered, b->cert set). b stays owned by sync. 0, or a
-     * negative TALLY_E* (the block is refused; sync asks another peer). */
+    /* Execute and commit b (height = head + 1, certificate checked,
+     * senders recovered, b->cert set); it becomes the head at once and
+     * durable later. On success the host owns b; on failure b stays owned by
+     * sync. 0, or a negative TALLY_E* (the block is refused; sync asks
+     * another peer). */
     int (*apply)(void *ctx, struct block *b);
     /* Sync applied blocks up to height (the head), or finished a run. */
     void (*synced)(void *ctx, uint64_t height);

@@ -34,9 +34,8 @@ int buf_reserve(struct buf *b, size_t n)
 
 int buf_append(struct buf *b, const void *p, size_t n)
 {
-    /* an empty append still leaves a NUL-terminated, allocated buffer (an
-     * empty HTTP body reached the JSON parser with p == NULL and crashed) */
-    int rc = b->p ? buf_reserve(b, n) : buf_reserve(b, n ? n : 1);
+    if (!n) return 0; /* nothing to add (and an empty buffer may have no storage yet) */
+    int rc = buf_reserve(b, n);
     if (rc) return rc;
     if (n) memcpy(b->p + b->len, p, n);
     b->len += n;

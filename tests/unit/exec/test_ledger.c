@@ -5,6 +5,7 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 #include "chain/block.h"
@@ -431,13 +432,186 @@ static void test_bench_5000(void **unused)
     chain_free(&c);
 }
 
+/* ---- pipelined commit ---- */
+
+static void *write_job_main(void *arg)
+{
+    ledger_write_job(arg);
+    return NULL;
+}
+
+/* The ledger of test_pipelined: on LMDB, each block's write runs on a thread
+ * while the next block is built on top of it; a second ledger (in memory,
+ * one txn per block) builds the same blocks. */
+static void test_pipelined(void **unused)
+{
+    enum { BLOCKS = 6, N = 40 };
+    struct chain c;
+    char dir[64], why[256];
+    struct store *sa, *sb;
+    struct ledger *la, *lb;
+    chain_init(&c, N, 1);
+    tmpdir(dir, sizeof dir);
+    assert_int_equal(store_open_lmdb(&sa, dir, 1ull << 30), 0);
+    assert_int_equal(store_open_mem(&sb), 0);
+    assert_int_equal(ledger_open(&la, sa, &c.g, &c.rules), 0);
+    assert_int_equal(ledger_open(&lb, sb, &c.g, &c.rules), 0);
+    uint8_t bob[20] = {0xb0}, prop[20] = {0x99};
+    struct tx *txs[N];
+    struct ledger_job *writing = NULL;
+    pthread_t th;
+    for (int blk = 1; blk <= BLOCKS; blk++) {
+        for (uint32_t i = 0; i < N; i++)
+            txs[i] = transfer(c.keys[i], (uint64_t)blk - 1, bob, 10, 2);
+        struct block *b, *b2;
+        struct receipt *r, *r2;
+        uint64_t ts = 1700000000000ull + (uint64_t)blk;
+        assert_int_equal(ledger_build(la, &b, &r, txs, N, prop, ts, NULL, NULL), 0);
+        assert_int_equal(b->h.height, blk);
+        if (writing) /* the one-txn commit refuses while a write is in flight */
+            assert_int_equal(ledger_commit(la, b, r), TALLY_EBUSY);
+        struct ledger_job *j;
+        assert_int_equal(ledger_commit_prepare(la, &j, b, r), 0);
+        assert_int_equal(ledger_tip_height(la), blk);
+        assert_int_equal(ledger_job_height(j), blk);
+        /* The next block builds on it; clients do not see it yet. */
+        assert_int_equal(ledger_height(la), writing ? blk - 2 : blk - 1);
+        struct account latest, committed;
+        assert_int_equal(state_get_latest(ledger_state(la), &latest, bob), 0);
+        assert_int_equal(state_get_committed(ledger_state(la), &committed, bob), 0);
+        assert_int_equal(latest.balance.w[0], 10ull * N * blk);
+        assert_true(committed.balance.w[0] < latest.balance.w[0]);
+        if (writing) {
+            assert_int_equal(pthread_join(th, NULL), 0);
+            assert_int_equal(ledger_commit_finish(la, writing), 0);
+            assert_int_equal(ledger_height(la), blk - 1);
+        }
+        writing = j;
+        assert_int_equal(pthread_create(&th, NULL, write_job_main, j), 0);
+
+        /* The same block, one txn. */
+        assert_int_equal(ledger_build(lb, &b2, &r2, txs, N, prop, ts, NULL, NULL), 0);
+        assert_memory_equal(b2->hash, b->hash, 32);
+        assert_int_equal(ledger_commit(lb, b2, r2), 0);
+        block_free(b);
+        block_free(b2);
+        free(r);
+        free(r2);
+        for (uint32_t i = 0; i < N; i++) tx_free(txs[i]);
+    }
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(ledger_commit_finish(la, writing), 0);
+    assert_int_equal(ledger_jobs(la), 0);
+    assert_int_equal(ledger_height(la), BLOCKS);
+    assert_int_equal(committed_balance(la, bob), 10ull * N * BLOCKS);
+    assert_int_equal(ledger_validate(la, 0, BLOCKS, why, sizeof why), 0);
+    uint8_t ha[32], hb[32], ra[32], rb[32];
+    ledger_head_hash(la, ha);
+    ledger_head_hash(lb, hb);
+    assert_memory_equal(ha, hb, 32);
+    state_root(ledger_state(la), ra);
+    state_root(ledger_state(lb), rb);
+    assert_memory_equal(ra, rb, 32);
+    ledger_close(la);
+    store_close(sa);
+
+    /* Reopen: the store holds all of it, tx count included. */
+    uint64_t count;
+    struct store_txn *t;
+    assert_int_equal(store_open_lmdb(&sa, dir, 1ull << 30), 0);
+    assert_int_equal(ledger_open(&la, sa, &c.g, &c.rules), 0);
+    assert_int_equal(ledger_height(la), BLOCKS);
+    assert_int_equal(committed_balance(la, bob), 10ull * N * BLOCKS);
+    assert_int_equal(store_txn_begin(sa, &t, 0), 0);
+    assert_int_equal(chainstore_tx_count(t, &count), 0);
+    assert_int_equal(count, (uint64_t)N * BLOCKS);
+    store_txn_abort(t);
+    ledger_close(la);
+    ledger_close(lb);
+    store_close(sa);
+    store_close(sb);
+    rmdir_all(dir);
+    chain_free(&c);
+}
+
+/* A write that fails (map full) stops the pipeline: the job after it is not
+ * written, the ledger refuses further blocks, and a reopened store is at the
+ * last written block with consistent indexes and state. */
+static void test_pipelined_write_failure(void **unused)
+{
+    enum { N = 300 };
+    struct chain c;
+    char dir[64], why[256];
+    struct store *st;
+    struct ledger *l;
+    chain_init(&c, N, 0);
+    tmpdir(dir, sizeof dir);
+    assert_int_equal(store_open_lmdb(&st, dir, 640u << 10), 0);
+    assert_int_equal(ledger_open(&l, st, &c.g, &c.rules), 0);
+    uint8_t bob[20] = {0xb0}, prop[20] = {0x99};
+    struct tx *txs[N];
+    uint64_t written = 0;
+    int failed = 0;
+    for (int blk = 1; blk <= 40 && !failed; blk++) {
+        struct ledger_job *j[2];
+        for (int k = 0; k < 2; k++) { /* two blocks in flight */
+            uint64_t nonce = 2 * (uint64_t)(blk - 1) + (uint64_t)k;
+            for (uint32_t i = 0; i < N; i++) txs[i] = transfer(c.keys[i], nonce, bob, 1, 0);
+            struct block *b;
+            struct receipt *r;
+            assert_int_equal(ledger_build(l, &b, &r, txs, N, prop, 0, NULL, NULL), 0);
+            assert_int_equal(ledger_commit_prepare(l, &j[k], b, r), 0);
+            block_free(b);
+            free(r);
+            for (uint32_t i = 0; i < N; i++) tx_free(txs[i]);
+        }
+        ledger_write_job(j[0]);
+        ledger_write_job(j[1]);
+        uint64_t h0 = ledger_job_height(j[0]);
+        int rc0 = ledger_commit_finish(l, j[0]);
+        int rc1 = ledger_commit_finish(l, j[1]);
+        if (rc0 || rc1) {
+            failed = 1;
+            if (rc0) {
+                assert_int_equal(rc0, TALLY_EFULL);
+                assert_int_equal(rc1, TALLY_ESTATE); /* not written after a failure */
+            } else {
+                assert_int_equal(rc1, TALLY_EFULL);
+                written = h0;
+            }
+            assert_int_equal(ledger_height(l), written);
+            assert_non_null(strstr(ledger_errmsg(l), "failed"));
+        } else {
+            written = h0 + 1;
+        }
+    }
+    assert_true(failed);
+    /* Broken for good: no more blocks. */
+    txs[0] = transfer(c.keys[0], 1000, bob, 1, 0);
+    struct block *b;
+    struct receipt *r;
+    assert_int_equal(ledger_build(l, &b, &r, txs, 1, prop, 0, NULL, NULL), TALLY_ESTATE);
+    tx_free(txs[0]);
+    ledger_close(l);
+    store_close(st);
+
+    assert_int_equal(store_open_lmdb(&st, dir, 1ull << 30), 0);
+    assert_int_equal(ledger_open(&l, st, &c.g, &c.rules), 0); /* head matches the state */
+    assert_int_equal(ledger_height(l), written);
+    assert_int_equal(committed_balance(l, bob), written * N);
+    assert_int_equal(ledger_validate(l, 0, written, why, sizeof why), 0);
+    ledger_close(l);
+    store_close(st);
+    rmdir_all(dir);
+    chain_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_genesis_and_reopen),
-        cmocka_unit_test(test_nothing_included),
-        cmocka_unit_test(test_execute_and_tamper),
-        cmocka_unit_test(test_bench_5000),
+        cmocka_unit_test(test_genesis_and_reopen), cmocka_unit_test(test_nothing_included),
+        cmocka_unit_test(test_execute_and_tamper), cmocka_unit_test(test_bench_5000),
+        cmocka_unit_test(test_pipelined),          cmocka_unit_test(test_pipelined_write_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

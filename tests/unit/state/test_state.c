@@ -271,12 +271,186 @@ static void test_cache_bounded(void **unused)
     store_close(st);
 }
 
+static void assert_view(struct state *s, int committed, const uint8_t a[20], uint64_t bal,
+                        uint64_t nonce)
+{
+    struct account got;
+    if (committed)
+        assert_int_equal(state_get_committed(s, &got, a), 0);
+    else
+        assert_int_equal(state_get_latest(s, &got, a), 0);
+    assert_int_equal(got.balance.w[0], bal);
+    assert_int_equal(got.nonce, nonce);
+}
+
+/* Blocks committed in memory (state_commit_mem) before their batches are
+ * written: the latest view has them at once, the committed view only after
+ * state_commit_written; roots equal those of the one-txn path. */
+static void test_pipelined_commit(void **unused)
+{
+    struct store *st, *st2;
+    struct state *s, *s2;
+    uint8_t a[20], b[20], c[20], r1[32], r2[32], r3[32], w[32];
+    struct store_batch *b1, *b2, *b3;
+    uint64_t t1, t2, t3;
+    addr_of(a, 1);
+    addr_of(b, 2);
+    addr_of(c, 3);
+    assert_int_equal(store_open_mem(&st), 0);
+    assert_int_equal(state_open(&s, st), 0);
+    assert_int_equal(store_open_mem(&st2), 0); /* the same blocks, one txn each */
+    assert_int_equal(state_open(&s2, st2), 0);
+
+    /* Block 1: a = 100, b = 50. */
+    struct account x = acct(100, 1);
+    assert_int_equal(state_put(s, a, &x), 0);
+    assert_int_equal(state_put(s2, a, &x), 0);
+    x = acct(50, 0);
+    assert_int_equal(state_put(s, b, &x), 0);
+    assert_int_equal(state_put(s2, b, &x), 0);
+    assert_int_equal(state_flush(s, NULL, r1), 0); /* as ledger_build does */
+    assert_int_equal(store_batch_new(&b1), 0);
+    assert_int_equal(state_flush_batch(s, b1, w), 0);
+    assert_memory_equal(w, r1, 32);
+    assert_int_equal(state_commit_mem(s, &t1), 0);
+    commit(st2, s2, w);
+    assert_memory_equal(w, r1, 32);
+    state_root(s, w);
+    assert_memory_equal(w, r1, 32);
+    assert_int_equal(state_unwritten(s), 1);
+    assert_view(s, 0, a, 100, 1);
+    assert_view(s, 1, a, 0, 0);
+    assert_acct(s, a, 100, 1); /* state_get builds on the latest */
+
+    /* Block 2 on top, before block 1 is written: a = 70, c = 30, b zeroed. */
+    x = acct(70, 2);
+    assert_int_equal(state_put(s, a, &x), 0);
+    assert_int_equal(state_put(s2, a, &x), 0);
+    x = acct(30, 0);
+    assert_int_equal(state_put(s, c, &x), 0);
+    assert_int_equal(state_put(s2, c, &x), 0);
+    x = acct(0, 0);
+    assert_int_equal(state_put(s, b, &x), 0);
+    assert_int_equal(state_put(s2, b, &x), 0);
+    assert_int_equal(store_batch_new(&b2), 0);
+    assert_int_equal(state_flush_batch(s, b2, r2), 0);
+    assert_int_equal(state_commit_mem(s, &t2), 0);
+    commit(st2, s2, w);
+    assert_memory_equal(w, r2, 32);
+    assert_int_equal(state_unwritten(s), 2);
+    assert_view(s, 0, a, 70, 2);
+    assert_view(s, 0, b, 0, 0);
+    assert_view(s, 0, c, 30, 0);
+    assert_view(s, 1, a, 0, 0);
+
+    /* Block 3 pending (not committed) is in neither view. */
+    x = acct(1, 3);
+    assert_int_equal(state_put(s, a, &x), 0);
+    assert_view(s, 0, a, 70, 2);
+    state_discard(s);
+
+    /* Block 1 written. */
+    assert_int_equal(store_batch_write(st, b1), 0);
+    state_commit_written(s, t1);
+    assert_view(s, 1, a, 100, 1);
+    assert_view(s, 1, b, 50, 0);
+    assert_view(s, 1, c, 0, 0);
+    assert_view(s, 0, a, 70, 2);
+    assert_view(s, 0, b, 0, 0);
+
+    /* Block 3 committed in memory, then blocks 2 and 3 written. */
+    x = acct(2, 0);
+    assert_int_equal(state_put(s, c, &x), 0);
+    assert_int_equal(state_put(s2, c, &x), 0);
+    assert_int_equal(store_batch_new(&b3), 0);
+    assert_int_equal(state_flush_batch(s, b3, r3), 0);
+    assert_int_equal(state_commit_mem(s, &t3), 0);
+    commit(st2, s2, w);
+    assert_memory_equal(w, r3, 32);
+    assert_int_equal(store_batch_write(st, b2), 0);
+    state_commit_written(s, t2);
+    assert_view(s, 1, a, 70, 2);
+    assert_view(s, 1, b, 0, 0);
+    assert_view(s, 1, c, 30, 0);
+    assert_view(s, 0, c, 2, 0);
+    assert_int_equal(store_batch_write(st, b3), 0);
+    state_commit_written(s, t3);
+    assert_int_equal(state_unwritten(s), 0);
+    assert_view(s, 1, c, 2, 0);
+    store_batch_free(b1);
+    store_batch_free(b2);
+    store_batch_free(b3);
+    state_close(s);
+
+    /* The store holds what the one-txn path wrote. */
+    assert_int_equal(state_open(&s, st), 0);
+    state_root(s, w);
+    assert_memory_equal(w, r3, 32);
+    assert_view(s, 1, a, 70, 2);
+    assert_view(s, 1, b, 0, 0);
+    assert_view(s, 1, c, 2, 0);
+    struct store_txn *t;
+    const void *v;
+    size_t n;
+    assert_int_equal(store_txn_begin(st, &t, 0), 0);
+    assert_int_equal(store_get(t, STORE_DB_ACCOUNTS, b, 20, &v, &n), TALLY_ENOTFOUND);
+    store_txn_abort(t);
+    state_close(s);
+    state_close(s2);
+    store_close(st);
+    store_close(st2);
+}
+
+/* An unwritten block changes more accounts than the cache holds: after the
+ * write, evicted entries read back from the store. */
+static void test_pipelined_cache_bounded(void **unused)
+{
+    struct store *st;
+    struct state *s;
+    struct store_batch *bt;
+    uint64_t ticket;
+    uint8_t r[32];
+    const uint32_t n = STATE_CACHE_ENTRIES + STATE_CACHE_ENTRIES / 4;
+    assert_int_equal(store_open_mem(&st), 0);
+    assert_int_equal(state_open(&s, st), 0);
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t a[20];
+        addr_of(a, i);
+        struct account x = acct(i + 1, 1);
+        assert_int_equal(state_put(s, a, &x), 0);
+    }
+    assert_int_equal(store_batch_new(&bt), 0);
+    assert_int_equal(state_flush_batch(s, bt, r), 0);
+    assert_int_equal(state_commit_mem(s, &ticket), 0);
+    for (uint32_t i = 0; i < n; i += 7) {
+        uint8_t a[20];
+        addr_of(a, i);
+        assert_view(s, 0, a, i + 1, 1);
+        assert_view(s, 1, a, 0, 0);
+    }
+    assert_int_equal(store_batch_write(st, bt), 0);
+    store_batch_free(bt);
+    state_commit_written(s, ticket);
+    for (uint32_t i = 0; i < n; i += 7) {
+        uint8_t a[20];
+        addr_of(a, i);
+        assert_view(s, 1, a, i + 1, 1);
+        assert_view(s, 0, a, i + 1, 1);
+    }
+    state_close(s);
+    store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mark_revert),   cmocka_unit_test(test_flush_commit_discard),
-        cmocka_unit_test(test_root_rule),     cmocka_unit_test(test_root_order_independent),
+        cmocka_unit_test(test_mark_revert),
+        cmocka_unit_test(test_flush_commit_discard),
+        cmocka_unit_test(test_root_rule),
+        cmocka_unit_test(test_root_order_independent),
         cmocka_unit_test(test_cache_bounded),
+        cmocka_unit_test(test_pipelined_commit),
+        cmocka_unit_test(test_pipelined_cache_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

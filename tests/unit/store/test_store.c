@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,9 +222,116 @@ static void test_lmdb_reopen(void **st)
     rmdir_all(dir);
 }
 
+/* ---- write batches ---- */
+
+struct batch_writer {
+    struct store *s;
+    struct store_batch *b;
+    int rc;
+};
+
+static void *batch_writer_main(void *arg)
+{
+    struct batch_writer *w = arg;
+    w->rc = store_batch_write(w->s, w->b);
+    return NULL;
+}
+
+static void batch_basic(int lmdb)
+{
+    char dir[64];
+    struct store *s = open_backend(lmdb, dir, sizeof dir);
+    struct store_batch *b;
+    struct store_txn *t;
+    const void *v;
+    size_t n;
+    uint8_t h8[8] = {0};
+
+    assert_int_equal(store_txn_begin(s, &t, 1), 0);
+    assert_int_equal(store_put(t, STORE_DB_META, "old", 3, "x", 1), 0);
+    h8[7] = 5;
+    assert_int_equal(store_put(t, STORE_DB_BLOCKS, h8, 8, "five", 4), 0);
+    assert_int_equal(store_txn_commit(t), 0);
+
+    assert_int_equal(store_batch_new(&b), 0);
+    assert_int_equal(store_batch_put(b, STORE_DB_META, "a", 1, "one", 3, 0), 0);
+    assert_int_equal(store_batch_put(b, STORE_DB_META, "a", 1, "uno", 3, 0), 0); /* later wins */
+    assert_int_equal(store_batch_del(b, STORE_DB_META, "old", 3), 0);
+    assert_int_equal(store_batch_del(b, STORE_DB_META, "never", 5), 0); /* absent: fine */
+    h8[7] = 6;
+    assert_int_equal(store_batch_put(b, STORE_DB_BLOCKS, h8, 8, "six", 3, STORE_PUT_APPEND), 0);
+    h8[7] = 3; /* not after the last key: still written */
+    assert_int_equal(store_batch_put(b, STORE_DB_BLOCKS, h8, 8, "three", 5, STORE_PUT_APPEND), 0);
+    assert_int_equal(store_batch_put(b, STORE_DB_CODE, "e", 1, "", 0, 0), 0);
+    assert_int_equal(store_batch_put(b, STORE_DB_COUNT, "a", 1, "x", 1, 0), TALLY_EINVAL);
+    assert_int_equal(store_batch_put(b, STORE_DB_META, "", 0, "x", 1, 0), TALLY_EINVAL);
+    assert_int_equal(store_batch_del(b, STORE_DB_META, "", 0), TALLY_EINVAL);
+    assert_int_equal(store_batch_count(b), 7);
+
+    /* Nothing is visible before the write. */
+    assert_int_equal(store_txn_begin(s, &t, 0), 0);
+    assert_int_equal(store_get(t, STORE_DB_META, "a", 1, &v, &n), TALLY_ENOTFOUND);
+    store_txn_abort(t);
+
+    /* On LMDB, written from another thread (as the node's writer does). */
+    struct batch_writer w = {s, b, -1};
+    if (lmdb) {
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, batch_writer_main, &w), 0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+    } else {
+        batch_writer_main(&w);
+    }
+    assert_int_equal(w.rc, 0);
+    store_batch_free(b);
+
+    assert_int_equal(store_txn_begin(s, &t, 0), 0);
+    assert_int_equal(store_get(t, STORE_DB_META, "a", 1, &v, &n), 0);
+    assert_int_equal(n, 3);
+    assert_memory_equal(v, "uno", 3);
+    assert_int_equal(store_get(t, STORE_DB_META, "old", 3, &v, &n), TALLY_ENOTFOUND);
+    const char *want[] = {[3] = "three", [5] = "five", [6] = "six"};
+    for (int i = 3; i <= 6; i += (i == 3 ? 2 : 1)) {
+        h8[7] = (uint8_t)i;
+        assert_int_equal(store_get(t, STORE_DB_BLOCKS, h8, 8, &v, &n), 0);
+        assert_int_equal(n, strlen(want[i]));
+        assert_memory_equal(v, want[i], n);
+    }
+    assert_int_equal(store_get(t, STORE_DB_CODE, "e", 1, &v, &n), 0);
+    assert_int_equal(n, 0);
+    store_txn_abort(t);
+
+    /* A failing batch writes nothing (LMDB: a value too big for the map). */
+    if (lmdb) {
+        store_close(s);
+        assert_int_equal(store_open_lmdb(&s, dir, 1ull << 20), 0);
+        assert_int_equal(store_batch_new(&b), 0);
+        assert_int_equal(store_batch_put(b, STORE_DB_META, "first", 5, "1", 1, 0), 0);
+        static uint8_t big[2 << 20];
+        assert_int_equal(store_batch_put(b, STORE_DB_CODE, "big", 3, big, sizeof big, 0), 0);
+        assert_int_equal(store_batch_write(s, b), TALLY_EFULL);
+        store_batch_free(b);
+        assert_int_equal(store_txn_begin(s, &t, 0), 0);
+        assert_int_equal(store_get(t, STORE_DB_META, "first", 5, &v, &n), TALLY_ENOTFOUND);
+        assert_int_equal(store_get(t, STORE_DB_META, "a", 1, &v, &n), 0);
+        store_txn_abort(t);
+    }
+    store_close(s);
+    if (lmdb) rmdir_all(dir);
+}
+
+static void test_batch_mem(void **st)
+{
+    batch_basic(0);
+}
+static void test_batch_lmdb(void **st)
+{
+    batch_basic(1);
+}
+
 /* ---- chainstore ---- */
 
-static void chainstore_roundtrip(int lmdb)
+static void chainstore_roundtrip(int lmdb, int batched)
 {
     char dir[64];
     struct store *s = open_backend(lmdb, dir, sizeof dir);
@@ -245,9 +353,16 @@ static void chainstore_roundtrip(int lmdb)
     r1[2].status = 0;
     assert_int_equal(store_txn_begin(s, &t, 1), 0);
     assert_int_equal(chainstore_put_block(t, b0, r0), 0);
-    assert_int_equal(chainstore_put_block(t, b1, r1), 0);
+    if (!batched) assert_int_equal(chainstore_put_block(t, b1, r1), 0);
     assert_int_equal(chainstore_meta_put(t, "hello", "world", 5), 0);
     assert_int_equal(store_txn_commit(t), 0);
+    if (batched) { /* the same writes through a batch; the count comes from the caller */
+        struct store_batch *bt;
+        assert_int_equal(store_batch_new(&bt), 0);
+        assert_int_equal(chainstore_batch_block(bt, b1, r1, 0), 0);
+        assert_int_equal(store_batch_write(s, bt), 0);
+        store_batch_free(bt);
+    }
 
     assert_int_equal(store_txn_begin(s, &t, 0), 0);
     assert_int_equal(chainstore_head(t, &h, hash), 0);
@@ -313,11 +428,13 @@ static void chainstore_roundtrip(int lmdb)
 
 static void test_chainstore_mem(void **st)
 {
-    chainstore_roundtrip(0);
+    chainstore_roundtrip(0, 0);
+    chainstore_roundtrip(0, 1);
 }
 static void test_chainstore_lmdb(void **st)
 {
-    chainstore_roundtrip(1);
+    chainstore_roundtrip(1, 0);
+    chainstore_roundtrip(1, 1);
 }
 
 /* ---- crash: SIGKILL a writer at random moments ---- */
@@ -351,6 +468,51 @@ static void crash_child(const char *dir, int fd)
         block_free(b);
         free(r);
         if (write(fd, &h, sizeof h) != sizeof h) _exit(4);
+    }
+}
+
+/* Child, pipelined like the node: block h+1's batch is prepared while a
+ * thread writes block h's; after each write returns, report its height. */
+static void crash_child_batched(const char *dir, int fd)
+{
+    struct store *s;
+    struct store_txn *t;
+    uint64_t h, count = 0;
+    uint8_t hash[32];
+    if (store_open_lmdb(&s, dir, 1ull << 30)) _exit(2);
+    if (store_txn_begin(s, &t, 0)) _exit(2);
+    int rc = chainstore_head(t, &h, hash);
+    if (rc == 0 && chainstore_tx_count(t, &count)) _exit(2);
+    store_txn_abort(t);
+    if (rc == TALLY_ENOTFOUND) {
+        h = (uint64_t)-1;
+        memset(hash, 0, 32);
+    } else if (rc) {
+        _exit(2);
+    }
+    uint64_t nonce = count, writing = 0;
+    pthread_t th;
+    struct batch_writer w = {s, NULL, 0};
+    int busy = 0;
+    for (;;) {
+        struct receipt *r;
+        struct block *b = make_block(h + 1, hash, 1 + (h + 1) % 4, &nonce, &r);
+        struct store_batch *bt;
+        if (store_batch_new(&bt) || chainstore_batch_block(bt, b, r, count)) _exit(3);
+        count += b->ntx;
+        h = b->h.height;
+        memcpy(hash, b->hash, 32);
+        block_free(b);
+        free(r);
+        if (busy) {
+            if (pthread_join(th, NULL) || w.rc) _exit(3);
+            store_batch_free(w.b);
+            if (write(fd, &writing, sizeof writing) != sizeof writing) _exit(4);
+        }
+        w.b = bt;
+        writing = h;
+        if (pthread_create(&th, NULL, batch_writer_main, &w)) _exit(3);
+        busy = 1;
     }
 }
 
@@ -390,9 +552,9 @@ static void check_chain(struct store *s, uint64_t *head)
     store_txn_abort(t);
 }
 
-static void test_crash_lmdb(void **st)
+static void crash_lmdb(int batched)
 {
-    uint64_t seed = seed_from_env("crash_lmdb"), rs = seed;
+    uint64_t seed = seed_from_env(batched ? "crash_lmdb_batched" : "crash_lmdb"), rs = seed;
     char dir[64];
     tmpdir(dir, sizeof dir);
     uint64_t last = 0; /* highest height whose commit returned, over all rounds */
@@ -404,7 +566,10 @@ static void test_crash_lmdb(void **st)
         assert_true(pid >= 0);
         if (pid == 0) {
             close(p[0]);
-            crash_child(dir, p[1]);
+            if (batched)
+                crash_child_batched(dir, p[1]);
+            else
+                crash_child(dir, p[1]);
         }
         close(p[1]);
         usleep((useconds_t)(2000 + rnd(&rs) % 60000));
@@ -442,8 +607,19 @@ static void test_crash_lmdb(void **st)
         }
         store_close(s);
     }
-    printf("crash_lmdb: 12 kills, final head %llu\n", (unsigned long long)last);
+    printf("crash_lmdb%s: 12 kills, final head %llu\n", batched ? " (batched)" : "",
+           (unsigned long long)last);
     rmdir_all(dir);
+}
+
+static void test_crash_lmdb(void **st)
+{
+    crash_lmdb(0);
+}
+
+static void test_crash_lmdb_batched(void **st)
+{
+    crash_lmdb(1);
 }
 
 int main(void)
@@ -452,7 +628,8 @@ int main(void)
         cmocka_unit_test(test_kv_mem),         cmocka_unit_test(test_kv_lmdb),
         cmocka_unit_test(test_mem_one_writer), cmocka_unit_test(test_lmdb_reopen),
         cmocka_unit_test(test_chainstore_mem), cmocka_unit_test(test_chainstore_lmdb),
-        cmocka_unit_test(test_crash_lmdb),
+        cmocka_unit_test(test_crash_lmdb),     cmocka_unit_test(test_batch_mem),
+        cmocka_unit_test(test_batch_lmdb),     cmocka_unit_test(test_crash_lmdb_batched),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

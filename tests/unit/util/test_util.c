@@ -43,6 +43,8 @@ static void test_buf_cap(void **st)
 {
     struct buf b;
     buf_init(&b, 8);
+    assert_int_equal(buf_append(&b, NULL, 0), 0); /* empty append to an empty buffer */
+    assert_int_equal(b.len, 0);
     assert_int_equal(buf_puts(&b, "12345678"), 0);
     assert_int_equal(buf_puts(&b, "9"), TALLY_ETOOBIG);
     assert_int_equal(b.len, 8);
