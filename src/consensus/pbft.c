@@ -1226,6 +1226,20 @@ static int on_receive(struct pbft *p, const uint8_t *buf, size_t len)
 
 /* ---- start ---- */
 
+int pbft_state_height(const uint8_t *state, size_t len, uint64_t *height)
+{
+    struct rlp_item top, f[8];
+    size_t nf;
+    uint64_t ver;
+    int rc = rlp_decode_all(&top, state, len, 4);
+    if (rc) return rc;
+    if ((rc = rlp_list(f, 8, &nf, &top))) return rc;
+    if (nf != 8) return TALLY_EDECODE;
+    if ((rc = rlp_get_u64(&ver, &f[0]))) return rc;
+    if (ver != STATE_VER) return TALLY_EDECODE;
+    return rlp_get_u64(height, &f[1]);
+}
+
 static int state_restore(struct pbft *p, const uint8_t *buf, size_t len)
 {
     struct rlp_item top, f[8], vf[2], pf[4], kf[2], ke[3];

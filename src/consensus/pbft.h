@@ -211,6 +211,10 @@ TALLY_WUR int pbft_step(struct pbft *p, const struct pbft_event *ev, struct pbft
 const char *pbft_errmsg(const struct pbft *p);
 /* Next height to decide, and the current view at it. */
 uint64_t pbft_height(const struct pbft *p);
+/* Height a persisted state (PBFT_UP_PERSIST data) belongs to. Once the block
+ * at that height is durable the state is obsolete (a restart starts above it
+ * and ignores it). Errors: TALLY_EDECODE. */
+TALLY_WUR int pbft_state_height(const uint8_t *state, size_t len, uint64_t *height);
 uint64_t pbft_view(const struct pbft *p);
 /* 1 while this node has sent a VIEW-CHANGE for pbft_view and not yet seen
  * its NEW-VIEW. */

@@ -137,6 +137,7 @@ struct node_commit {
     uint8_t *data;
     size_t len;
     uint64_t seq;
+    uint64_t height; /* the state's height (UINT64_MAX: unknown) */
     int rc;
 };
 
@@ -204,9 +205,16 @@ static void write_run(struct node_writer *w, struct node_commit *list)
             stail = &c->next;
         }
     }
+    /* A state of a height whose block is written in this run is obsolete
+     * once that block is durable (a restart starts above it and ignores it),
+     * and so are the states before it (heights only grow): they need no
+     * write of their own, only that block's (with n = 1, every state). */
+    int obsolete =
+        last_state && last_block && last_state->height <= ledger_job_height(last_block->job);
     int folded = last_state && last_block && !w->failed &&
-                 !ledger_job_put(last_block->job, STORE_DB_CONSENSUS, NODE_PBFT_STATE_KEY,
-                                 strlen(NODE_PBFT_STATE_KEY), last_state->data, last_state->len);
+                 (obsolete ||
+                  !ledger_job_put(last_block->job, STORE_DB_CONSENSUS, NODE_PBFT_STATE_KEY,
+                                  strlen(NODE_PBFT_STATE_KEY), last_state->data, last_state->len));
     const uint8_t *sdata = last_state ? last_state->data : NULL;
     size_t slen = last_state ? last_state->len : 0;
     int state_rc = 0;
@@ -436,6 +444,7 @@ uint64_t node_persist(struct node *n, const uint8_t *data, size_t len)
     }
     if (len) memcpy(c->data, data, len);
     c->len = len;
+    if (pbft_state_height(data, len, &c->height)) c->height = UINT64_MAX; /* always written */
     c->seq = ++n->persist_seq;
     writer_put(w, c);
     return c->seq;
