@@ -36,8 +36,14 @@ struct ledger {
     /* Deferred tx index (store/txindex.h): locations of blocks above the
      * merged height, merged into TX_LOC in sorted batches. */
     struct txindex *txi;
-    int merge_inflight;   /* a prepared job carries a merge */
     size_t txindex_merge; /* merge once this many locations are deferred */
+    size_t txindex_chunk; /* entries merged per block write */
+    /* A merge in progress: a sorted snapshot written LEDGER_TXINDEX_CHUNK
+     * entries per block job (contiguous key ranges, so locality is kept and
+     * no single write is long); the last chunk records merge_upto. */
+    struct txindex_entry *merge_v;
+    size_t merge_n, merge_pos;
+    uint64_t merge_upto;
     char errmsg[256];
 };
 
@@ -310,6 +316,7 @@ void ledger_close(struct ledger *l)
     if (l->jobs) log_error("ledger", "closed with %zu prepared block(s) not finished", l->jobs);
     state_close(l->state);
     txindex_free(l->txi);
+    free(l->merge_v);
     free(l->issuers);
     free(l);
 }
@@ -346,6 +353,7 @@ int ledger_open(struct ledger **out, struct store *st, const struct genesis *g,
     int rc = chain_config_hash(cfg, g);
     if (!rc) rc = txindex_new(&l->txi);
     l->txindex_merge = LEDGER_TXINDEX_MERGE;
+    l->txindex_chunk = LEDGER_TXINDEX_CHUNK;
     if (!rc) rc = state_open(&l->state, st);
     if (!rc) rc = store_txn_begin(st, &t, 0);
     if (!rc) {
@@ -668,19 +676,27 @@ int ledger_commit_prepare(struct ledger *l, struct ledger_job **out, const struc
      * have gathered; this block's own go into memory below, after the last
      * step that can fail (txindex_reserve makes that add infallible). */
     if ((rc = txindex_reserve(l->txi, b->ntx))) goto fail;
-    if (!l->merge_inflight && txindex_count(l->txi) >= l->txindex_merge) {
-        struct txindex_entry *e;
-        size_t ne;
-        if ((rc = txindex_sorted(l->txi, &e, &ne, b->h.height - 1))) goto fail;
-        rc = chainstore_batch_txloc(j->batch, e, ne, b->h.height - 1);
-        free(e);
-        if (rc) goto fail;
-        j->has_merge = 1;
-        j->merge_upto = b->h.height - 1;
+    if (!l->merge_v && txindex_count(l->txi) >= l->txindex_merge && b->h.height > 0) {
+        if ((rc = txindex_sorted(l->txi, &l->merge_v, &l->merge_n, b->h.height - 1))) goto fail;
+        l->merge_pos = 0;
+        l->merge_upto = b->h.height - 1;
+    }
+    size_t chunk = 0;
+    if (l->merge_v) {
+        chunk = l->merge_n - l->merge_pos;
+        if (chunk > l->txindex_chunk) chunk = l->txindex_chunk;
+        int last = l->merge_pos + chunk == l->merge_n;
+        if ((rc = chainstore_batch_txloc(j->batch, l->merge_v + l->merge_pos, chunk,
+                                         last ? l->merge_upto : CHAINSTORE_TXLOC_PARTIAL)))
+            goto fail;
+        if (last) {
+            j->has_merge = 1;
+            j->merge_upto = l->merge_upto;
+        }
     }
     if ((rc = state_commit_mem(l->state, &j->ticket))) goto fail;
     if (txindex_add_block(l->txi, b)) abort(); /* reserved above: cannot fail */
-    if (j->has_merge) l->merge_inflight = 1;
+    l->merge_pos += chunk;
     j->l = l;
     j->height = b->h.height;
     j->ts = b->h.timestamp_ms;
@@ -705,9 +721,10 @@ fail:
     return rc;
 }
 
-void ledger_set_txindex_merge(struct ledger *l, size_t n)
+void ledger_set_txindex_merge(struct ledger *l, size_t n, size_t chunk)
 {
     l->txindex_merge = n ? n : 1;
+    l->txindex_chunk = chunk ? chunk : 1;
 }
 
 int ledger_tx_loc(struct ledger *l, struct store_txn *t, uint64_t *height, uint32_t *index,
@@ -745,7 +762,8 @@ int ledger_commit_finish(struct ledger *l, struct ledger_job *j)
         state_commit_written(l->state, j->ticket);
         if (j->has_merge) {
             txindex_drop_upto(l->txi, j->merge_upto);
-            l->merge_inflight = 0;
+            free(l->merge_v);
+            l->merge_v = NULL;
         }
         l->height = j->height;
         memcpy(l->head, j->hash, 32);

@@ -140,9 +140,11 @@ TALLY_WUR int ledger_commit_finish(struct ledger *l, struct ledger_job *j);
 
 /* Deferred tx index entries merged into TX_LOC per merge (docs/storage.md). */
 #define LEDGER_TXINDEX_MERGE 65536
+/* ... written at most this many per block write, in key order. */
+#define LEDGER_TXINDEX_CHUNK 8192
 
-/* Change the merge threshold (tests use small ones). */
-void ledger_set_txindex_merge(struct ledger *l, size_t n);
+/* Change the merge threshold and chunk size (tests use small ones). */
+void ledger_set_txindex_merge(struct ledger *l, size_t n, size_t chunk);
 
 /* Location of a committed transaction: the in-memory deferred index first,
  * then TX_LOC through t (a read txn). May name a block that is prepared but

@@ -200,7 +200,7 @@ int chainstore_batch_txloc(struct store_batch *batch, const struct txindex_entry
         rc = store_batch_put(batch, STORE_DB_TX_LOC, e[i].hash, 32, loc, 12, 0);
     }
     be64(h8, merged_height);
-    if (!rc)
+    if (!rc && merged_height != CHAINSTORE_TXLOC_PARTIAL)
         rc = store_batch_put(batch, STORE_DB_META, META_TXLOC_HEIGHT, strlen(META_TXLOC_HEIGHT), h8,
                              8, 0);
     return rc;

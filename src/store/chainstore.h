@@ -36,8 +36,10 @@ TALLY_WUR int chainstore_batch_block(struct store_batch *batch, const struct blo
 /* Deferred tx index (store/txindex.h): with defer_txloc set above, the
  * block's TX_LOC entries are not written; the caller keeps them in memory and
  * merges them later, sorted, with chainstore_batch_txloc, which also records
- * merged_height ("every tx of blocks <= merged_height is in TX_LOC").
+ * merged_height ("every tx of blocks <= merged_height is in TX_LOC") unless it
+ * is CHAINSTORE_TXLOC_PARTIAL (a merge written in several chunks).
  * Errors: TALLY_ENOMEM. */
+#define CHAINSTORE_TXLOC_PARTIAL UINT64_MAX
 TALLY_WUR int chainstore_batch_txloc(struct store_batch *batch, const struct txindex_entry *e,
                                      size_t n, uint64_t merged_height);
 /* The merged height. Errors: TALLY_ENOTFOUND (never recorded), TALLY_EDECODE. */

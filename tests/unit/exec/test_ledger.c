@@ -456,7 +456,8 @@ static void test_pipelined(void **unused)
     assert_int_equal(store_open_mem(&sb), 0);
     assert_int_equal(ledger_open(&la, sa, &c.g, &c.rules), 0);
     assert_int_equal(ledger_open(&lb, sb, &c.g, &c.rules), 0);
-    ledger_set_txindex_merge(la, 100); /* merge the deferred tx index every few blocks */
+    /* merge the deferred tx index every few blocks, in chunks over two writes */
+    ledger_set_txindex_merge(la, 100, 60);
     uint8_t bob[20] = {0xb0}, prop[20] = {0x99};
     struct tx *txs[N];
     uint8_t hashes[BLOCKS][N][32];
