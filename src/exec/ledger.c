@@ -33,6 +33,17 @@ struct ledger {
     size_t jobs;              /* prepared, not finished */
     int broken;               /* a write failed: memory is ahead of disk for good */
     atomic_int write_failed;  /* set by the writer, read by the writer */
+    /* Deferred tx index (store/txindex.h): locations of blocks above the
+     * merged height, merged into TX_LOC in sorted batches. */
+    struct txindex *txi;
+    size_t txindex_merge; /* merge once this many locations are deferred */
+    size_t txindex_chunk; /* entries merged per block write */
+    /* A merge in progress: a sorted snapshot written LEDGER_TXINDEX_CHUNK
+     * entries per block job (contiguous key ranges, so locality is kept and
+     * no single write is long); the last chunk records merge_upto. */
+    struct txindex_entry *merge_v;
+    size_t merge_n, merge_pos;
+    uint64_t merge_upto;
     char errmsg[256];
 };
 
@@ -42,7 +53,9 @@ struct ledger_job {
     uint64_t ticket;           /* state_commit_mem */
     uint64_t height, ts, ntx;
     uint8_t hash[32];
-    int written; /* ledger_write_job ran */
+    int has_merge;       /* the job merges the deferred tx index ... */
+    uint64_t merge_upto; /* ... up to this height */
+    int written;         /* ledger_write_job ran */
     int rc;
     char errmsg[256];
 };
@@ -210,6 +223,7 @@ static int write_genesis(struct ledger *l, const struct genesis *g, const uint8_
     if (!rc) rc = chainstore_put_block(t, b, NULL);
     if (!rc) rc = chainstore_meta_put(t, LEDGER_META_GENESIS, b->hash, 32);
     if (!rc) rc = chainstore_meta_put(t, LEDGER_META_CHAIN, cfg, 32);
+    if (!rc) rc = chainstore_set_txloc_height(t, 0);
     if (!rc) {
         rc = store_txn_commit(t);
         t = NULL;
@@ -228,6 +242,26 @@ static int write_genesis(struct ledger *l, const struct genesis *g, const uint8_
     log_info("ledger", "wrote genesis block %s (%zu accounts)", hx, g->nalloc);
     block_free(b);
     return 0;
+}
+
+/* After a restart: the locations of blocks above the merged height were only
+ * in memory; read them back from the stored blocks. */
+static int refill_txindex(struct ledger *l, struct store_txn *t, uint64_t head)
+{
+    uint64_t merged;
+    int rc = chainstore_txloc_height(t, &merged);
+    if (rc == TALLY_ENOTFOUND) return 0; /* written before the deferred index: all in TX_LOC */
+    if (rc) return rc;
+    for (uint64_t h = merged + 1; h <= head && !rc; h++) {
+        struct block *b;
+        if ((rc = chainstore_block(t, &b, h))) break;
+        rc = txindex_add_block(l->txi, b);
+        block_free(b);
+    }
+    if (!rc && head > merged)
+        log_info("ledger", "tx index: %zu locations of blocks %llu..%llu reloaded",
+                 txindex_count(l->txi), (unsigned long long)merged + 1, (unsigned long long)head);
+    return rc;
 }
 
 static int load_existing(struct ledger *l, const struct genesis *g, const uint8_t cfg[32])
@@ -270,6 +304,7 @@ static int load_existing(struct ledger *l, const struct genesis *g, const uint8_
                    (unsigned long long)l->height);
         goto out;
     }
+    rc = refill_txindex(l, t, hh);
 out:
     if (rc && !l->errmsg[0])
         lfail(l, rc, "opening ledger: %s (%s)", tally_strerror(rc), store_errmsg(l->st));
@@ -284,6 +319,8 @@ void ledger_close(struct ledger *l)
     if (!l) return;
     if (l->jobs) log_error("ledger", "closed with %zu prepared block(s) not finished", l->jobs);
     state_close(l->state);
+    txindex_free(l->txi);
+    free(l->merge_v);
     free(l->issuers);
     free(l);
 }
@@ -318,6 +355,9 @@ int ledger_open(struct ledger **out, struct store *st, const struct genesis *g,
     uint64_t h;
     struct store_txn *t;
     int rc = chain_config_hash(cfg, g);
+    if (!rc) rc = txindex_new(&l->txi);
+    l->txindex_merge = LEDGER_TXINDEX_MERGE;
+    l->txindex_chunk = LEDGER_TXINDEX_CHUNK;
     if (!rc) rc = state_open(&l->state, st);
     if (!rc) rc = store_txn_begin(st, &t, 0);
     if (!rc) {
@@ -635,8 +675,32 @@ int ledger_commit_prepare(struct ledger *l, struct ledger_job **out, const struc
         rc = bad(l, NULL, 0, "state root mismatch");
         goto fail;
     }
-    if ((rc = chainstore_batch_block(j->batch, b, rcpts, l->tip_txs))) goto fail;
+    if ((rc = chainstore_batch_block(j->batch, b, rcpts, l->tip_txs, 1))) goto fail;
+    /* Merge the deferred locations of the blocks before this one once enough
+     * have gathered; this block's own go into memory below, after the last
+     * step that can fail (txindex_reserve makes that add infallible). */
+    if ((rc = txindex_reserve(l->txi, b->ntx))) goto fail;
+    if (!l->merge_v && txindex_count(l->txi) >= l->txindex_merge && b->h.height > 0) {
+        if ((rc = txindex_sorted(l->txi, &l->merge_v, &l->merge_n, b->h.height - 1))) goto fail;
+        l->merge_pos = 0;
+        l->merge_upto = b->h.height - 1;
+    }
+    size_t chunk = 0;
+    if (l->merge_v) {
+        chunk = l->merge_n - l->merge_pos;
+        if (chunk > l->txindex_chunk) chunk = l->txindex_chunk;
+        int last = l->merge_pos + chunk == l->merge_n;
+        if ((rc = chainstore_batch_txloc(j->batch, l->merge_v + l->merge_pos, chunk,
+                                         last ? l->merge_upto : CHAINSTORE_TXLOC_PARTIAL)))
+            goto fail;
+        if (last) {
+            j->has_merge = 1;
+            j->merge_upto = l->merge_upto;
+        }
+    }
     if ((rc = state_commit_mem(l->state, &j->ticket))) goto fail;
+    if (txindex_add_block(l->txi, b)) abort(); /* reserved above: cannot fail */
+    l->merge_pos += chunk;
     j->l = l;
     j->height = b->h.height;
     j->ts = b->h.timestamp_ms;
@@ -659,6 +723,19 @@ fail:
               tally_strerror(rc));
     log_error("ledger", "%s", l->errmsg);
     return rc;
+}
+
+void ledger_set_txindex_merge(struct ledger *l, size_t n, size_t chunk)
+{
+    l->txindex_merge = n ? n : 1;
+    l->txindex_chunk = chunk ? chunk : 1;
+}
+
+int ledger_tx_loc(struct ledger *l, struct store_txn *t, uint64_t *height, uint32_t *index,
+                  const uint8_t txhash[32])
+{
+    if (!txindex_get(l->txi, height, index, txhash)) return 0;
+    return chainstore_tx_loc(t, height, index, txhash);
 }
 
 uint64_t ledger_job_height(const struct ledger_job *j)
@@ -699,6 +776,11 @@ int ledger_commit_finish(struct ledger *l, struct ledger_job *j)
     l->jobs--;
     if (!rc) {
         state_commit_written(l->state, j->ticket);
+        if (j->has_merge) {
+            txindex_drop_upto(l->txi, j->merge_upto);
+            free(l->merge_v);
+            l->merge_v = NULL;
+        }
         l->height = j->height;
         memcpy(l->head, j->hash, 32);
         l->head_ts = j->ts;
@@ -775,7 +857,7 @@ int ledger_validate(struct ledger *l, uint64_t from, uint64_t to, char *why, siz
         }
         for (size_t i = 0; i < b->ntx && !rc; i++) {
             uint32_t idx;
-            if (chainstore_tx_loc(t, &at, &idx, b->txs[i]->hash) || at != h || idx != i)
+            if (ledger_tx_loc(l, t, &at, &idx, b->txs[i]->hash) || at != h || idx != i)
                 rc = bad(l, why, whylen, "tx index of block %llu tx %zu does not point back",
                          (unsigned long long)h, i);
             else if (chainstore_receipt(t, &rcpts[i], h, (uint32_t)i))

@@ -151,6 +151,21 @@ int ledger_job_result(const struct ledger_job *j);
  * ledger is then broken (see above); the caller should stop. */
 TALLY_WUR int ledger_commit_finish(struct ledger *l, struct ledger_job *j);
 
+/* Deferred tx index entries merged into TX_LOC per merge (docs/storage.md). */
+#define LEDGER_TXINDEX_MERGE 65536
+/* ... written at most this many per block write, in key order. */
+#define LEDGER_TXINDEX_CHUNK 8192
+
+/* Change the merge threshold and chunk size (tests use small ones). */
+void ledger_set_txindex_merge(struct ledger *l, size_t n, size_t chunk);
+
+/* Location of a committed transaction: the in-memory deferred index first,
+ * then TX_LOC through t (a read txn). May name a block that is prepared but
+ * not yet durable (height > ledger_height): callers that serve clients check
+ * the height. Errors: TALLY_ENOTFOUND, TALLY_EDECODE. */
+TALLY_WUR int ledger_tx_loc(struct ledger *l, struct store_txn *t, uint64_t *height,
+                            uint32_t *index, const uint8_t txhash[32]);
+
 /* Drop the pending state of a built/executed block that will not be committed. */
 void ledger_discard(struct ledger *l);
 

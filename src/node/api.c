@@ -218,7 +218,7 @@ static int find_tx(struct node *n, const uint8_t hash[32], struct block **b, int
     uint64_t height;
     int rc = store_txn_begin(n->store, &t, 0);
     if (rc) return rc;
-    rc = chainstore_tx_loc(t, &height, index, hash);
+    rc = ledger_tx_loc(n->ledger, t, &height, index, hash);
     if (!rc && rcpt) {
         struct recent_block *r = &n->recent[height % NODE_RECENT_BLOCKS];
         if (r->b && r->b->h.height == height && *index < r->b->ntx)

@@ -59,7 +59,7 @@ static int admit(struct node *n, struct store_txn *t, struct tx *tx, char *why, 
     }
     uint64_t h;
     uint32_t idx;
-    if (t && !chainstore_tx_loc(t, &h, &idx, tx->hash)) {
+    if (t && !ledger_tx_loc(n->ledger, t, &h, &idx, tx->hash)) {
         snprintf(why, whylen, "already known: committed in block %llu", (unsigned long long)h);
         return TALLY_EDUP;
     }

@@ -10,8 +10,9 @@
 #include <string.h>
 #include "store/chainstore.h"
 
-#define META_HEAD     "head"
-#define META_TX_COUNT "tx_count"
+#define META_HEAD         "head"
+#define META_TX_COUNT     "tx_count"
+#define META_TXLOC_HEIGHT "txloc_height" /* TX_LOC holds every tx of blocks <= this */
 
 static void be64(uint8_t out[8], uint64_t v)
 {
@@ -75,6 +76,7 @@ static int cmp_tx_order(const void *a, const void *b)
 struct sink {
     struct store_txn *t;
     struct store_batch *b;
+    int defer_txloc; /* leave TX_LOC to a later chainstore_batch_txloc merge */
 };
 
 static int sink_put(const struct sink *k, enum store_db db, const void *key, size_t klen,
@@ -144,7 +146,7 @@ static int put_block(const struct sink *k, const struct block *b, const struct r
     if ((rc = sink_put(k, STORE_DB_BLOCK_HASH, b->hash, 32, hkey, 8, 0))) return rc;
 
     /* Tx index: insert in key order (kinder to the B-tree). */
-    if (b->ntx) {
+    if (b->ntx && !k->defer_txloc) {
         order = malloc(b->ntx * sizeof *order);
         if (!order) return TALLY_ENOMEM;
         for (size_t i = 0; i < b->ntx; i++) {
@@ -174,17 +176,52 @@ static int put_block(const struct sink *k, const struct block *b, const struct r
 
 int chainstore_put_block(struct store_txn *t, const struct block *b, const struct receipt *rcpts)
 {
-    struct sink k = {t, NULL};
+    struct sink k = {t, NULL, 0};
     uint64_t count;
     int rc = chainstore_tx_count(t, &count);
     return rc ? rc : put_block(&k, b, rcpts, count);
 }
 
 int chainstore_batch_block(struct store_batch *batch, const struct block *b,
-                           const struct receipt *rcpts, uint64_t tx_count_before)
+                           const struct receipt *rcpts, uint64_t tx_count_before, int defer_txloc)
 {
-    struct sink k = {NULL, batch};
+    struct sink k = {NULL, batch, defer_txloc};
     return put_block(&k, b, rcpts, tx_count_before);
+}
+
+int chainstore_batch_txloc(struct store_batch *batch, const struct txindex_entry *e, size_t n,
+                           uint64_t merged_height)
+{
+    uint8_t loc[12], h8[8];
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        be64(loc, e[i].height);
+        be32(loc + 8, e[i].index);
+        rc = store_batch_put(batch, STORE_DB_TX_LOC, e[i].hash, 32, loc, 12, 0);
+    }
+    be64(h8, merged_height);
+    if (!rc && merged_height != CHAINSTORE_TXLOC_PARTIAL)
+        rc = store_batch_put(batch, STORE_DB_META, META_TXLOC_HEIGHT, strlen(META_TXLOC_HEIGHT), h8,
+                             8, 0);
+    return rc;
+}
+
+int chainstore_txloc_height(struct store_txn *t, uint64_t *height)
+{
+    const void *v;
+    size_t n;
+    int rc = chainstore_meta_get(t, META_TXLOC_HEIGHT, &v, &n);
+    if (rc) return rc;
+    if (n != 8) return TALLY_EDECODE;
+    *height = rd64(v);
+    return 0;
+}
+
+int chainstore_set_txloc_height(struct store_txn *t, uint64_t height)
+{
+    uint8_t h8[8];
+    be64(h8, height);
+    return chainstore_meta_put(t, META_TXLOC_HEIGHT, h8, 8);
 }
 
 int chainstore_head(struct store_txn *t, uint64_t *height, uint8_t hash[32])

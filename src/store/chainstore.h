@@ -9,6 +9,7 @@
 #include "chain/block.h"
 #include "chain/receipt.h"
 #include "store/store.h"
+#include "store/txindex.h"
 #include "util/err.h"
 
 /* Write block b at height b->h.height with everything that belongs to it:
@@ -29,8 +30,21 @@ TALLY_WUR int chainstore_put_block(struct store_txn *t, const struct block *b,
  * BLOCKS and RECEIPTS are put with STORE_PUT_APPEND (blocks are written in
  * height order). Errors: TALLY_EINVAL (missing sender), TALLY_ENOMEM. */
 TALLY_WUR int chainstore_batch_block(struct store_batch *batch, const struct block *b,
-                                     const struct receipt *rcpts, uint64_t tx_count_before);
+                                     const struct receipt *rcpts, uint64_t tx_count_before,
+                                     int defer_txloc);
 
+/* Deferred tx index (store/txindex.h): with defer_txloc set above, the
+ * block's TX_LOC entries are not written; the caller keeps them in memory and
+ * merges them later, sorted, with chainstore_batch_txloc, which also records
+ * merged_height ("every tx of blocks <= merged_height is in TX_LOC") unless it
+ * is CHAINSTORE_TXLOC_PARTIAL (a merge written in several chunks).
+ * Errors: TALLY_ENOMEM. */
+#define CHAINSTORE_TXLOC_PARTIAL UINT64_MAX
+TALLY_WUR int chainstore_batch_txloc(struct store_batch *batch, const struct txindex_entry *e,
+                                     size_t n, uint64_t merged_height);
+/* The merged height. Errors: TALLY_ENOTFOUND (never recorded), TALLY_EDECODE. */
+TALLY_WUR int chainstore_txloc_height(struct store_txn *t, uint64_t *height);
+TALLY_WUR int chainstore_set_txloc_height(struct store_txn *t, uint64_t height);
 /* Height and hash of the newest block. Errors: TALLY_ENOTFOUND (empty store),
  * TALLY_EDECODE (corrupt value), store errors. */
 TALLY_WUR int chainstore_head(struct store_txn *t, uint64_t *height, uint8_t hash[32]);

@@ -456,13 +456,18 @@ static void test_pipelined(void **unused)
     assert_int_equal(store_open_mem(&sb), 0);
     assert_int_equal(ledger_open(&la, sa, &c.g, &c.rules), 0);
     assert_int_equal(ledger_open(&lb, sb, &c.g, &c.rules), 0);
+    /* merge the deferred tx index every few blocks, in chunks over two writes */
+    ledger_set_txindex_merge(la, 100, 60);
     uint8_t bob[20] = {0xb0}, prop[20] = {0x99};
     struct tx *txs[N];
+    uint8_t hashes[BLOCKS][N][32];
     struct ledger_job *writing = NULL;
     pthread_t th;
     for (int blk = 1; blk <= BLOCKS; blk++) {
-        for (uint32_t i = 0; i < N; i++)
+        for (uint32_t i = 0; i < N; i++) {
             txs[i] = transfer(c.keys[i], (uint64_t)blk - 1, bob, 10, 2);
+            memcpy(hashes[blk - 1][i], txs[i]->hash, 32);
+        }
         struct block *b, *b2;
         struct receipt *r, *r2;
         uint64_t ts = 1700000000000ull + (uint64_t)blk;
@@ -525,7 +530,20 @@ static void test_pipelined(void **unused)
     assert_int_equal(store_txn_begin(sa, &t, 0), 0);
     assert_int_equal(chainstore_tx_count(t, &count), 0);
     assert_int_equal(count, (uint64_t)N * BLOCKS);
+    /* Every transaction is found again: merged ones in TX_LOC, the rest
+     * reloaded from the blocks above the merged height. */
+    uint64_t merged;
+    assert_int_equal(chainstore_txloc_height(t, &merged), 0);
+    assert_true(merged > 0 && merged < BLOCKS);
+    for (int blk = 1; blk <= BLOCKS; blk++)
+        for (uint32_t i = 0; i < N; i++) {
+            uint64_t at;
+            uint32_t idx;
+            assert_int_equal(ledger_tx_loc(la, t, &at, &idx, hashes[blk - 1][i]), 0);
+            assert_int_equal(at, (uint64_t)blk);
+        }
     store_txn_abort(t);
+    assert_int_equal(ledger_validate(la, 0, BLOCKS, why, sizeof why), 0);
     ledger_close(la);
     ledger_close(lb);
     store_close(sa);

@@ -359,7 +359,7 @@ static void chainstore_roundtrip(int lmdb, int batched)
     if (batched) { /* the same writes through a batch; the count comes from the caller */
         struct store_batch *bt;
         assert_int_equal(store_batch_new(&bt), 0);
-        assert_int_equal(chainstore_batch_block(bt, b1, r1, 0), 0);
+        assert_int_equal(chainstore_batch_block(bt, b1, r1, 0, 0), 0);
         assert_int_equal(store_batch_write(s, bt), 0);
         store_batch_free(bt);
     }
@@ -498,7 +498,7 @@ static void crash_child_batched(const char *dir, int fd)
         struct receipt *r;
         struct block *b = make_block(h + 1, hash, 1 + (h + 1) % 4, &nonce, &r);
         struct store_batch *bt;
-        if (store_batch_new(&bt) || chainstore_batch_block(bt, b, r, count)) _exit(3);
+        if (store_batch_new(&bt) || chainstore_batch_block(bt, b, r, count, 0)) _exit(3);
         count += b->ntx;
         h = b->h.height;
         memcpy(hash, b->hash, 32);
