@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dlfcn.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1128,6 +1129,24 @@ static void lws_log_emit(int level, const char *line)
     log_msg(level == LLL_ERR ? LOG_ERROR : LOG_WARN, "lws", "%.*s", (int)n, line);
 }
 
+/* lws loads its libuv event-lib as a plugin and dlclose()s it when the
+ * context is destroyed, while libuv may still hold close callbacks that point
+ * into it: a node stopped under load could jump into the unmapped plugin
+ * after its last log line. Loading the plugin once more with RTLD_NODELETE
+ * keeps it mapped for the life of the process. */
+static void pin_evlib_plugin(void)
+{
+    static int done;
+    if (done) return;
+    done = 1;
+    static const char *paths[] = {"libwebsockets-evlib_uv.so",
+                                  "/usr/lib/x86_64-linux-gnu/libwebsockets-evlib_uv.so",
+                                  "/usr/lib/aarch64-linux-gnu/libwebsockets-evlib_uv.so"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        if (dlopen(paths[i], RTLD_NOW | RTLD_NODELETE)) return;
+    log_warn(MOD, "could not pin the libwebsockets libuv plugin: %s", dlerror());
+}
+
 int rpc_server_start(struct rpc_server **out, uv_loop_t *loop, const struct rpc_cfg *cfg, void *ctx)
 {
     *out = NULL;
@@ -1186,6 +1205,7 @@ int rpc_server_start(struct rpc_server **out, uv_loop_t *loop, const struct rpc_
      * a new client wait in lws's header-pool queue (a connection flood) */
     info.max_http_header_pool =
         (unsigned short)(s->cfg.max_conns > 65535 ? 65535 : s->cfg.max_conns);
+    pin_evlib_plugin();
     struct lws_context *cx = lws_create_context(&info);
     if (!cx) {
         log_error(MOD, "cannot start the HTTP server on %s:%d", cfg->host ? cfg->host : "*",
