@@ -24,7 +24,7 @@
 #define NODE_FRAME_TXS           2
 #define NODE_GOSSIP_MAX          (4u << 20) /* bytes of transactions per gossip frame */
 #define NODE_PBFT_STATE_KEY      "pbft"     /* key in STORE_DB_CONSENSUS */
-#define NODE_COMMIT_DEPTH        2          /* blocks prepared and not yet durable */
+#define NODE_COMMIT_DEPTH        4          /* blocks prepared and not yet durable */
 
 struct node;
 struct node_writer; /* node.c: the block writer thread */
