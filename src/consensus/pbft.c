@@ -432,6 +432,10 @@ static void accept_pp(struct pbft *p, const struct prop *x)
     p->pp_ok = 1;
     memcpy(p->pp_hash, x->hash, 32);
     memcpy(p->pp_root, x->root, 32);
+    /* the leader is alive: a full timeout from here for the votes (a large
+     * block on a busy machine must not cost a view change; a leader can
+     * stretch its view at most twice this way: here and at prepared) */
+    p->deadline = p->now + timeout_of(p, p->view);
 }
 
 /* After entering a view without a fixed proposal: a PRE-PREPARE for it may
@@ -724,6 +728,7 @@ static int try_prepared(struct pbft *p)
     if (cnt < p->q) return 0;
     p->has_prep = 1;
     p->prep_view = p->view;
+    p->deadline = p->now + timeout_of(p, p->view); /* a quorum is alive: time to commit */
     memcpy(p->prep_hash, p->vote_hash, 32);
     memcpy(p->prep_root, p->vote_root, 32);
     p->prep_nsigs = 0;

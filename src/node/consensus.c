@@ -29,13 +29,25 @@ struct held_msg {
     uint8_t data[];
 };
 
+/* A proposal whose senders are being recovered: those in neither the pool
+ * nor the sender cache, in chunks on the workers; those a gossip batch is
+ * recovering at this moment are waited for (node_exec_recheck), not
+ * recovered twice. */
 struct exec_job {
-    uv_work_t w;
     struct node *n;
     struct block *b;
-    int cancelled;
+    int cancelled; /* freed by the last chunk to finish */
     int err;
+    int chunks_left;
+    size_t *todo; /* indexes of the transactions the chunks recover */
     uint64_t t0;
+};
+
+struct exec_chunk {
+    uv_work_t w;
+    struct exec_job *j;
+    size_t from, to; /* range of j->todo */
+    int err;         /* the chunks run at once: each has its own */
 };
 
 static uint64_t mono_ms(void)
@@ -243,20 +255,30 @@ static void executed(struct node *n, uint64_t height, const uint8_t hash[32], in
     feed(n, &ev);
 }
 
-/* Senders from the pool where we have the transaction already (gossip);
- * returns how many still need recovery. */
-static size_t senders_from_pool(struct node *n, struct block *b)
+/* Fill in the senders we know already (pool, sender cache); returns how
+ * many are still missing, of which *pending are being recovered by gossip
+ * batches right now. */
+static size_t senders_known(struct node *n, struct block *b, size_t *pending)
 {
-    size_t missing = 0;
+    size_t missing = 0, pend = 0;
     for (size_t i = 0; i < b->ntx; i++) {
         struct tx *tx = b->txs[i];
+        if (tx->has_sender) continue;
         struct tx *p = pool_find(n->pool, tx->hash);
         if (p && p->has_sender) {
             memcpy(tx->sender, p->sender, 20);
             tx->has_sender = 1;
-        } else
-            missing++;
+            continue;
+        }
+        int st = node_sender_find(n, tx->hash, tx->sender);
+        if (st == SENDER_KNOWN) {
+            tx->has_sender = 1;
+            continue;
+        }
+        missing++;
+        pend += st == SENDER_RUNNING;
     }
+    if (pending) *pending = pend;
     return missing;
 }
 
@@ -287,48 +309,126 @@ static void finish_execute(struct node *n, struct block *b, uint64_t t0, int err
     executed(n, height, hash, 1, root);
 }
 
-static void exec_work(uv_work_t *w)
+static void exec_job_free(struct exec_job *j)
 {
-    struct exec_job *j = w->data;
-    for (size_t i = 0; i < j->b->ntx && !j->err; i++) {
-        struct tx *tx = j->b->txs[i];
-        if (!tx->has_sender && tx_recover_sender(tx)) j->err = TALLY_ESIG;
-    }
+    block_free(j->b);
+    free(j->todo);
+    free(j);
 }
 
-static void exec_done(uv_work_t *w, int status)
+/* Drop the proposal being prepared (a newer one, sync, or shutdown). */
+static void exec_cancel(struct node *n)
 {
-    struct exec_job *j = w->data;
-    struct node *n = j->n;
-    if (n->exec == j) n->exec = NULL;
-    if (j->cancelled || status || n->stopping) {
-        block_free(j->b);
-        free(j);
+    struct exec_job *j = n->exec;
+    if (!j) return;
+    n->exec = NULL;
+    if (j->chunks_left)
+        j->cancelled = 1;
+    else
+        exec_job_free(j);
+}
+
+static void exec_chunk_work(uv_work_t *w)
+{
+    struct exec_chunk *c = w->data;
+    for (size_t k = c->from; k < c->to && !c->err; k++)
+        if (tx_recover_sender(c->j->b->txs[c->j->todo[k]])) c->err = TALLY_ESIG;
+}
+
+static void exec_continue(struct node *n, struct exec_job *j);
+
+static void exec_chunk_done(uv_work_t *w, int status)
+{
+    struct exec_chunk *c = w->data;
+    struct exec_job *j = c->j;
+    for (size_t k = c->from; k < c->to; k++) {
+        const struct tx *tx = j->b->txs[j->todo[k]];
+        if (tx->has_sender) node_sender_put(j->n, tx->hash, tx->sender, SENDER_KNOWN);
+    }
+    if (!j->err) j->err = status ? TALLY_EBUSY : c->err;
+    free(c);
+    if (--j->chunks_left) return;
+    if (j->cancelled || j->n->stopping) {
+        if (j->n->exec == j) j->n->exec = NULL;
+        exec_job_free(j);
         return;
     }
-    struct block *b = j->b;
-    int err = j->err;
-    uint64_t t0 = j->t0;
-    free(j);
-    finish_execute(n, b, t0, err);
+    exec_continue(j->n, j);
+}
+
+/* Recover what is missing and not pending elsewhere, or finish. */
+static void exec_continue(struct node *n, struct exec_job *j)
+{
+    if (j->chunks_left) return;
+    size_t pending = 0, missing = j->err ? 0 : senders_known(n, j->b, &pending);
+    if (j->err || !missing) {
+        struct block *b = j->b;
+        int err = j->err;
+        uint64_t t0 = j->t0;
+        j->b = NULL;
+        if (n->exec == j) n->exec = NULL;
+        exec_job_free(j);
+        finish_execute(n, b, t0, err);
+        return;
+    }
+    if (pending == missing) return; /* node_exec_recheck() when gossip batches finish */
+    size_t todo = 0;
+    if (!j->todo && !(j->todo = malloc(j->b->ntx * sizeof *j->todo))) {
+        j->err = TALLY_ENOMEM;
+        exec_continue(n, j);
+        return;
+    }
+    for (size_t i = 0; i < j->b->ntx; i++) {
+        const struct tx *tx = j->b->txs[i];
+        uint8_t tmp[20];
+        if (!tx->has_sender && node_sender_find(n, tx->hash, tmp) != SENDER_RUNNING)
+            j->todo[todo++] = i;
+    }
+    for (size_t from = 0; from < todo; from += NODE_EXEC_CHUNK) {
+        struct exec_chunk *c = calloc(1, sizeof *c);
+        if (!c) {
+            j->err = TALLY_ENOMEM;
+            break;
+        }
+        c->j = j;
+        c->from = from;
+        c->to = from + NODE_EXEC_CHUNK < todo ? from + NODE_EXEC_CHUNK : todo;
+        c->w.data = c;
+        if (uv_queue_work(&n->loop, &c->w, exec_chunk_work, exec_chunk_done)) {
+            free(c);
+            j->err = TALLY_EBUSY;
+            break;
+        }
+        j->chunks_left++;
+    }
+    if (!j->chunks_left) exec_continue(n, j); /* nothing queued: j->err is set */
+}
+
+void node_exec_recheck(struct node *n)
+{
+    if (n->exec && !n->exec->chunks_left) exec_continue(n, n->exec);
 }
 
 static void start_execute(struct node *n, const struct pbft_update_item *it)
 {
-    if (it->height != ledger_tip_height(n->ledger) + 1) return; /* behind: sync will catch up */
+    if (it->height != ledger_tip_height(n->ledger) + 1) {
+        log_debug(MOD, "proposal %llu not executed: tip is %llu", (unsigned long long)it->height,
+                  (unsigned long long)ledger_tip_height(n->ledger));
+        return; /* behind: sync will catch up */
+    }
     struct sync_status ss;
     if (n->sync) {
         sync_get_status(n->sync, &ss);
-        if (ss.active) return; /* answered after sync; the core waits or moves on */
+        if (ss.active) {
+            log_debug(MOD, "proposal %llu not executed: syncing", (unsigned long long)it->height);
+            return; /* answered after sync; the core waits or moves on */
+        }
     }
     if (n->cur.b && !memcmp(n->cur.b->hash, it->hash, 32)) {
         executed(n, it->height, it->hash, 1, n->cur.b->h.state_root);
         return;
     }
-    if (n->exec) {
-        n->exec->cancelled = 1;
-        n->exec = NULL;
-    }
+    exec_cancel(n);
     uint64_t t0 = clock_mono_ns();
     struct block *b;
     int rc = block_decode(&b, it->data, it->len, 0);
@@ -340,10 +440,6 @@ static void start_execute(struct node *n, const struct pbft_update_item *it)
         executed(n, it->height, it->hash, 0, NULL);
         return;
     }
-    if (!senders_from_pool(n, b)) {
-        finish_execute(n, b, t0, 0);
-        return;
-    }
     struct exec_job *j = calloc(1, sizeof *j);
     if (!j) {
         block_free(b);
@@ -352,13 +448,8 @@ static void start_execute(struct node *n, const struct pbft_update_item *it)
     j->n = n;
     j->b = b;
     j->t0 = t0;
-    j->w.data = j;
     n->exec = j;
-    if (uv_queue_work(&n->loop, &j->w, exec_work, exec_done)) {
-        n->exec = NULL;
-        block_free(b);
-        free(j);
-    }
+    exec_continue(n, j);
 }
 
 static void do_commit(struct node *n, const struct pbft_update_item *it)
@@ -377,7 +468,7 @@ static void do_commit(struct node *n, const struct pbft_update_item *it)
         char why[256] = "";
         int rc = it->data ? block_decode(&b, it->data, it->len, 0) : TALLY_ENOTFOUND;
         if (!rc) {
-            senders_from_pool(n, b);
+            senders_known(n, b, NULL);
             for (size_t i = 0; i < b->ntx && !rc; i++)
                 if (!b->txs[i]->has_sender) rc = tx_recover_sender(b->txs[i]);
             if (!rc) rc = node_ledger_execute(n, b, why, sizeof why);
@@ -604,10 +695,7 @@ static int s_send(void *ctx, const uint8_t id[32], uint8_t type, const uint8_t *
 static int s_apply(void *ctx, struct block *b)
 {
     struct node *n = ctx;
-    if (n->exec) {
-        n->exec->cancelled = 1;
-        n->exec = NULL;
-    }
+    exec_cancel(n);
     return node_ledger_apply(n, b);
 }
 
@@ -800,10 +888,7 @@ void node_consensus_stop(struct node *n)
     n->sync = NULL;
     if (n->net) net_stop(n->net);
     n->net = NULL;
-    if (n->exec) {
-        n->exec->cancelled = 1;
-        n->exec = NULL;
-    }
+    exec_cancel(n);
     if (n->pbft_timer.data == n && !uv_is_closing((uv_handle_t *)&n->pbft_timer)) {
         uv_timer_stop(&n->pbft_timer);
         uv_close((uv_handle_t *)&n->pbft_timer, NULL);

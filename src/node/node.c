@@ -714,7 +714,8 @@ static int open_all(struct node *n, const char *dir)
         return rc;
     }
     n->cands = calloc(n->cfg.max_block_txs, sizeof *n->cands);
-    if (!n->cands) return TALLY_ENOMEM;
+    n->senders = calloc((size_t)1 << NODE_SENDERS_BITS, sizeof *n->senders);
+    if (!n->cands || !n->senders) return TALLY_ENOMEM;
     return 0;
 }
 
@@ -725,15 +726,24 @@ static void close_all(struct node *n)
         free(n->recent[i].rcpts);
     }
     if (n->collect) {
-        for (size_t i = 0; i < n->collect->count; i++) {
-            free(n->collect->items[i].hex);
-            free(n->collect->items[i].raw);
-        }
-        free(n->collect);
+        n->collect->next = n->waiting;
+        n->waiting = n->collect;
+        n->collect = NULL;
     }
+    while (n->waiting) { /* batches that never reached a worker */
+        struct submit_work *sw = n->waiting;
+        n->waiting = sw->next;
+        for (size_t i = 0; i < sw->count; i++) {
+            free(sw->items[i].hex);
+            free(sw->items[i].raw);
+        }
+        free(sw);
+    }
+    n->waiting_tail = NULL;
     node_consensus_free(n);
     free(n->tip_cert);
     free(n->cands);
+    free(n->senders);
     pool_free(n->pool);
     ledger_close(n->ledger);
     if (n->store) store_close(n->store);

@@ -16,18 +16,31 @@
 #include "sync/sync.h"
 #include "util/buf.h"
 
-#define NODE_DROPPED_MAX         8192  /* remembered dropped/refused transactions */
-#define NODE_RECENT_BLOCKS       64    /* committed blocks kept decoded in memory */
-#define NODE_RECOVER_CHUNK       128   /* transactions per sender-recovery work item */
+#define NODE_DROPPED_MAX   8192 /* remembered dropped/refused transactions */
+#define NODE_RECENT_BLOCKS 64   /* committed blocks kept decoded in memory */
+#define NODE_RECOVER_CHUNK 128  /* transactions per sender-recovery work item */
+#define NODE_RECOVER_RUNNING                                                                  \
+    4                                  /* such items on the workers at once: the rest wait in \
+                                          the node, so a proposal's recovery overtakes them */
 #define NODE_SUBMIT_MAX_INFLIGHT 65536 /* transactions in recovery at once */
 #define NODE_FRAME_PBFT          1     /* net frame types (sync/ uses 0x10..0x12) */
 #define NODE_FRAME_TXS           2
 #define NODE_GOSSIP_MAX          (4u << 20) /* bytes of transactions per gossip frame */
 #define NODE_PBFT_STATE_KEY      "pbft"     /* key in STORE_DB_CONSENSUS */
 #define NODE_COMMIT_DEPTH        4          /* blocks prepared and not yet durable */
+#define NODE_SENDERS_BITS        16         /* 2^16 remembered senders (~3.5 MB) */
+#define NODE_EXEC_CHUNK          512        /* proposal senders per recovery work item */
 
 struct node;
 struct node_writer; /* node.c: the block writer thread */
+
+/* A sender recovered recently, by transaction hash (see node_sender_find). */
+enum { SENDER_EMPTY = 0, SENDER_QUEUED, SENDER_RUNNING, SENDER_KNOWN };
+struct sender_slot {
+    uint8_t hash[32];
+    uint8_t sender[20];
+    uint8_t state;
+};
 
 /* One eth_sendRawTransaction / merge item waiting for sender recovery. */
 struct submit_item {
@@ -35,7 +48,10 @@ struct submit_item {
     size_t hex_len;
     uint8_t *raw; /* or: owned raw bytes gossiped by a peer */
     size_t raw_len;
-    int from_peer; /* gossiped by a peer: no reply, not forwarded again */
+    int from_peer;    /* gossiped by a peer: no reply, not forwarded again */
+    int sender_known; /* gossip of a transaction whose sender we know: no recovery */
+    uint8_t hash[32]; /* gossip only: keccak(raw), marked pending in the sender cache */
+    uint8_t sender[20];
     struct tx *tx;
     struct rpc_req *req; /* NULL for items of a WS merge (answered by the group) */
     struct merge_op *merge;
@@ -47,6 +63,7 @@ struct submit_item {
 struct submit_work {
     uv_work_t work;
     struct node *n;
+    struct submit_work *next; /* waiting for a free worker slot */
     size_t count;
     struct submit_item items[NODE_RECOVER_CHUNK];
 };
@@ -97,7 +114,10 @@ struct node {
     struct rpc_server *rpc;
     struct tx **cands;           /* scratch for pool_select, max_block_txs */
     struct submit_work *collect; /* items decoded this loop turn, not yet dispatched */
-    size_t inflight;             /* transactions in sender recovery */
+    struct submit_work *waiting, *waiting_tail; /* dispatched, waiting for a worker */
+    unsigned recover_running;                   /* ... and on the workers */
+    struct sender_slot *senders;                /* 2^NODE_SENDERS_BITS, direct-mapped by hash */
+    size_t inflight;                            /* transactions in sender recovery */
     uint64_t last_block_ms;
     int stopping;
     int build_wanted; /* transactions were admitted since the last build attempt */
@@ -151,6 +171,20 @@ void node_submit_raw(struct node *n, struct rpc_req *req, struct merge_op *merge
 /* Dispatch the items collected this loop turn (called from the check handle). */
 void node_submit_flush(struct node *n);
 
+/* The sender cache: a transaction seen twice (gossip, then a proposal; a
+ * proposal, then gossip) is recovered once. Direct-mapped and lossy: a newer
+ * hash takes an older one's slot, which only costs a second recovery. The
+ * hash covers the signature, so a hit is as good as recovering again.
+ * node_sender_find returns SENDER_EMPTY, SENDER_QUEUED (gossip waiting for
+ * a worker), SENDER_RUNNING (gossip on a worker) or SENDER_KNOWN (sender
+ * copied out). */
+int node_sender_find(const struct node *n, const uint8_t hash[32], uint8_t sender[20]);
+/* Remember a recovered sender (KNOWN), or with sender NULL mark the hash
+ * with state (QUEUED, RUNNING). */
+void node_sender_put(struct node *n, const uint8_t hash[32], const uint8_t *sender, int state);
+/* A pending recovery ended: forget the hash (if its slot still holds it). */
+void node_sender_drop(struct node *n, const uint8_t hash[32]);
+
 /* node.c */
 void node_remember_dropped(struct node *n, const uint8_t hash[32], const char *reason);
 const char *node_find_dropped(const struct node *n, const uint8_t hash[32]);
@@ -191,6 +225,8 @@ uint64_t node_persist(struct node *n, const uint8_t *data, size_t len);
 void node_writer_kick(struct node *n);
 
 /* consensus.c */
+/* Gossip recoveries finished: a proposal waiting for them may go on. */
+void node_exec_recheck(struct node *n);
 /* n->cur was built as this node's proposal: hand it to PBFT. */
 void node_consensus_proposal_ready(struct node *n, double build_ms);
 /* PBFT asked for a block but no transaction is ready. */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "crypto/keccak.h"
 #include "node/node_int.h"
 #include "store/chainstore.h"
 #include "util/hex.h"
@@ -131,6 +132,36 @@ static void decode_item(struct submit_item *it)
     it->hex = NULL;
 }
 
+/* ---- the sender cache ---- */
+
+static struct sender_slot *sender_slot(const struct node *n, const uint8_t hash[32])
+{
+    uint32_t k = (uint32_t)hash[0] | (uint32_t)hash[1] << 8 | (uint32_t)hash[2] << 16;
+    return &n->senders[k & ((1u << NODE_SENDERS_BITS) - 1)];
+}
+
+int node_sender_find(const struct node *n, const uint8_t hash[32], uint8_t sender[20])
+{
+    const struct sender_slot *s = sender_slot(n, hash);
+    if (s->state == SENDER_EMPTY || memcmp(s->hash, hash, 32)) return SENDER_EMPTY;
+    if (s->state == SENDER_KNOWN) memcpy(sender, s->sender, 20);
+    return s->state;
+}
+
+void node_sender_put(struct node *n, const uint8_t hash[32], const uint8_t *sender, int state)
+{
+    struct sender_slot *s = sender_slot(n, hash);
+    memcpy(s->hash, hash, 32);
+    if (sender) memcpy(s->sender, sender, 20);
+    s->state = (uint8_t)(sender ? SENDER_KNOWN : state);
+}
+
+void node_sender_drop(struct node *n, const uint8_t hash[32])
+{
+    struct sender_slot *s = sender_slot(n, hash);
+    if (!memcmp(s->hash, hash, 32)) s->state = SENDER_EMPTY;
+}
+
 static void recover_work(uv_work_t *w)
 {
     struct submit_work *sw = w->data;
@@ -138,6 +169,11 @@ static void recover_work(uv_work_t *w)
         struct submit_item *it = &sw->items[i];
         if (it->hex || it->raw) decode_item(it);
         if (it->err) continue;
+        if (it->sender_known && !memcmp(it->tx->hash, it->hash, 32)) {
+            memcpy(it->tx->sender, it->sender, 20);
+            it->tx->has_sender = 1;
+            continue;
+        }
         if (tx_recover_sender(it->tx)) {
             it->err = TALLY_ESIG;
             snprintf(it->why, sizeof it->why, "invalid signature: cannot recover the sender");
@@ -145,16 +181,24 @@ static void recover_work(uv_work_t *w)
     }
 }
 
+static void start_waiting(struct node *n);
+
 static void recover_done(uv_work_t *w, int status)
 {
     struct submit_work *sw = w->data;
     struct node *n = sw->n;
     n->inflight -= sw->count;
+    n->recover_running--;
     struct store_txn *t = NULL;
     if (store_txn_begin(n->store, &t, 0)) t = NULL;
-    int admitted = 0;
+    int admitted = 0, gossip = 0;
     for (size_t i = 0; i < sw->count; i++) {
         struct submit_item *it = &sw->items[i];
+        if (it->from_peer) {
+            gossip = 1;
+            node_sender_drop(n, it->hash); /* no longer pending */
+        }
+        if (!it->err && it->tx) node_sender_put(n, it->tx->hash, it->tx->sender, SENDER_KNOWN);
         if (!it->err && (status || n->stopping)) {
             it->err = TALLY_EBUSY;
             snprintf(it->why, sizeof it->why, "node is shutting down");
@@ -177,15 +221,26 @@ static void recover_done(uv_work_t *w, int status)
     if (t) store_txn_abort(t);
     free(sw);
     if (admitted) n->build_wanted = 1; /* built in the check phase: coalesces completions */
+    if (gossip && !n->stopping) node_exec_recheck(n);
+    start_waiting(n);
 }
 
-static void dispatch(struct node *n)
+/* Hand a batch to the workers; gossip whose sender a proposal recovered
+ * meanwhile is not recovered again, the rest is marked running (a proposal
+ * waits for those instead of recovering them twice). */
+static void start_batch(struct node *n, struct submit_work *sw)
 {
-    struct submit_work *sw = n->collect;
-    n->collect = NULL;
-    if (!sw) return;
+    for (size_t i = 0; i < sw->count; i++) {
+        struct submit_item *it = &sw->items[i];
+        if (!it->from_peer || it->sender_known) continue;
+        if (node_sender_find(n, it->hash, it->sender) == SENDER_KNOWN)
+            it->sender_known = 1;
+        else
+            node_sender_put(n, it->hash, NULL, SENDER_RUNNING);
+    }
     sw->work.data = sw;
     sw->n = n;
+    n->recover_running++;
     if (uv_queue_work(&n->loop, &sw->work, recover_work, recover_done)) {
         /* cannot happen with a live loop; fail the items */
         for (size_t i = 0; i < sw->count; i++) {
@@ -195,6 +250,31 @@ static void dispatch(struct node *n)
         recover_work(&sw->work);
         recover_done(&sw->work, -1);
     }
+}
+
+/* Start waiting batches while fewer than NODE_RECOVER_RUNNING run. */
+static void start_waiting(struct node *n)
+{
+    while (n->waiting && n->recover_running < NODE_RECOVER_RUNNING && !n->stopping) {
+        struct submit_work *sw = n->waiting;
+        n->waiting = sw->next;
+        if (!n->waiting) n->waiting_tail = NULL;
+        start_batch(n, sw);
+    }
+}
+
+static void dispatch(struct node *n)
+{
+    struct submit_work *sw = n->collect;
+    n->collect = NULL;
+    if (!sw) return;
+    sw->next = NULL;
+    if (n->waiting_tail)
+        n->waiting_tail->next = sw;
+    else
+        n->waiting = sw;
+    n->waiting_tail = sw;
+    start_waiting(n);
 }
 
 void node_submit_flush(struct node *n)
@@ -222,9 +302,24 @@ void node_submit_peer_raw(struct node *n, const uint8_t *raw, size_t len)
         n->inflight >= NODE_SUBMIT_MAX_INFLIGHT)
         return; /* full: the peer's clients were answered by the peer */
     struct submit_item it = {.from_peer = 1, .raw_len = len};
-    if (!(it.raw = malloc(len))) return;
+    /* the hash of a signed transaction is keccak of its raw bytes */
+    keccak256(it.hash, raw, len);
+    if (pool_find(n->pool, it.hash)) return; /* have it */
+    switch (node_sender_find(n, it.hash, it.sender)) {
+    case SENDER_QUEUED:
+    case SENDER_RUNNING: return; /* a batch holds the same bytes */
+    case SENDER_KNOWN: it.sender_known = 1; break;
+    default: node_sender_put(n, it.hash, NULL, SENDER_QUEUED);
+    }
+    if (!(it.raw = malloc(len))) {
+        node_sender_drop(n, it.hash);
+        return;
+    }
     memcpy(it.raw, raw, len);
-    if (collect_item(n, &it)) free(it.raw);
+    if (collect_item(n, &it)) {
+        free(it.raw);
+        node_sender_drop(n, it.hash);
+    }
 }
 
 void node_submit_raw(struct node *n, struct rpc_req *req, struct merge_op *merge, size_t index,
