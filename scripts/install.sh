@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 DEB_PKGS=(build-essential cmake pkg-config clang-format
   libssl-dev libsecp256k1-dev libuv1-dev liblmdb-dev
   libwebsockets-dev libwebsockets-evlib-uv libcjson-dev libinih-dev libcmocka-dev
-  nodejs npm python3 python3-websockets curl jq iproute2)
+  nodejs npm python3 python3-websockets curl jq iproute2 iptables libnetfilter-queue-dev)
 
 missing=()
 for p in "${DEB_PKGS[@]}"; do

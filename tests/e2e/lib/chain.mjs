@@ -207,15 +207,19 @@ export class WsClient {
   }
 }
 
-/** A node process of a chain. */
+/** A node process of a chain. With chain.netns it runs in network namespace
+ * chain.netns[index] (`ip netns exec`, which execs, so the child is the node)
+ * and is reached at chain.hosts[index]; otherwise at 127.0.0.1. */
 class Node {
   constructor(chain, index) {
     this.chain = chain;
     this.index = index;
     this.dir = path.join(chain.dir, `node${index}`);
     this.port = chain.port + index;
-    this.url = `http://127.0.0.1:${this.port}`;
-    this.wsUrl = `ws://127.0.0.1:${this.port}/`;
+    this.netns = chain.netns ? chain.netns[index] : null;
+    this.host = chain.hosts ? chain.hosts[index] : '127.0.0.1';
+    this.url = `http://${this.host}:${this.port}`;
+    this.wsUrl = `ws://${this.host}:${this.port}/`;
     this.logPath = path.join(chain.dir, `node${index}.log`);
     this.proc = null;
     this.exits = [];
@@ -226,7 +230,9 @@ class Node {
     if (this.proc) throw new Error(`node${this.index} is already running`);
     const log = fs.openSync(this.logPath, 'a');
     fs.writeSync(log, `\n==== start ${new Date().toISOString()}\n`);
-    const p = spawn(TALLY_BIN, ['node', '--dir', this.dir], {
+    const argv = [TALLY_BIN, 'node', '--dir', this.dir];
+    if (this.netns) argv.unshift('ip', 'netns', 'exec', this.netns);
+    const p = spawn(argv[0], argv.slice(1), {
       stdio: ['ignore', log, log],
     });
     fs.closeSync(log);
@@ -322,18 +328,23 @@ class Node {
  * Create a temporary chain with `tally chain init` and start its nodes.
  * options: nodes (default 1), initArgs (extra `chain init` arguments),
  * start (default true), keep (keep the directory after stop; also when
- * $TALLY_E2E_KEEP is set).
+ * $TALLY_E2E_KEEP is set), hosts (one address per node, passed to `chain init
+ * --hosts` and used in the nodes' urls), netns (one network namespace name per
+ * node to run it in; needs hosts).
  * Returns a chain: { dir, port, url, wsUrl, nodes, node, accounts, genesis,
  *   chainId, rpc(), post(), ws(), stop() }.
  */
-export async function startChain({ nodes = 1, initArgs = [], start = true, keep = false } = {}) {
+export async function startChain({ nodes = 1, initArgs = [], start = true, keep = false,
+  hosts = null, netns = null } = {}) {
   if (!fs.existsSync(TALLY_BIN)) {
     throw new Error(`tally binary not found at ${TALLY_BIN} (build it, or set TALLY_BIN)`);
   }
+  if (netns && !hosts) throw new Error('startChain: netns needs hosts');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-e2e-'));
   const port = await freePort(nodes);
+  const hostArgs = hosts ? ['--hosts', hosts.join(',')] : [];
   const init = spawnSync(TALLY_BIN, ['chain', 'init', '--nodes', String(nodes), '--dir', dir,
-    '--rpc-port', String(port), ...initArgs], { encoding: 'utf8' });
+    '--rpc-port', String(port), ...hostArgs, ...initArgs], { encoding: 'utf8' });
   if (init.status !== 0) {
     throw new Error(`tally chain init failed (${init.status}): ${init.stderr}${init.stdout}`);
   }
@@ -347,6 +358,8 @@ export async function startChain({ nodes = 1, initArgs = [], start = true, keep 
     chainId: BigInt(genesis.chain_id),
     nodes: [],
     keep: keep || !!process.env.TALLY_E2E_KEEP,
+    hosts,
+    netns,
   };
   for (let i = 0; i < nodes; i++) chain.nodes.push(new Node(chain, i));
   chain.node = chain.nodes[0];
