@@ -50,6 +50,8 @@ struct exec_chunk {
     int err;         /* the chunks run at once: each has its own */
 };
 
+static void gossip_pool(struct node *n, const uint8_t *peer);
+
 static uint64_t mono_ms(void)
 {
     return clock_mono_ns() / 1000000;
@@ -142,6 +144,7 @@ static void step_one(struct node *n, const struct pbft_event *ev)
     uint64_t h1 = pbft_height(n->pbft), v1 = pbft_view(n->pbft);
     if (v1 != v0 && v1 > 0 && h1 == h0) {
         n->view_changes++;
+        gossip_pool(n, NULL); /* a stall: maybe our transactions never reached the leader */
         uint32_t leader = pbft_leader(n->nvals, h1, v1);
         log_info(MOD, "view change: height %llu view %llu, leader %s%s", (unsigned long long)h1,
                  (unsigned long long)v1, val_name(n, leader),
@@ -573,6 +576,48 @@ void node_consensus_nothing_ready(struct node *n)
 
 /* ---- gossip ---- */
 
+/* Send our pool to one peer (peer NULL: to all), in frames of at most
+ * NODE_GOSSIP_MAX bytes: the teaching ledger's pool merge between peers.
+ * Run when a peer connects (gossip sent while it was away did not reach it)
+ * and on a view change (a transaction only we hold cannot be proposed by
+ * another leader). Best effort: a full send queue drops the rest. */
+static void gossip_pool(struct node *n, const uint8_t *peer)
+{
+    size_t cnt = pool_count(n->pool);
+    if (!n->net || n->stopping || !cnt) return;
+    if (cnt > NODE_MERGE_MAX) cnt = NODE_MERGE_MAX;
+    struct tx **txs = malloc(cnt * sizeof *txs);
+    struct buf f;
+    buf_init(&f, NODE_GOSSIP_MAX + TX_MAX_SIZE + 16);
+    if (!txs) return;
+    cnt = pool_list(n->pool, txs, cnt);
+    size_t sent = 0;
+    for (size_t i = 0; i < cnt;) {
+        uint32_t c = 0;
+        f.len = 0;
+        int rc = buf_append(&f, (const uint8_t[4]){0}, 4);
+        for (; i < cnt && !rc && f.len < NODE_GOSSIP_MAX; i++, c++) {
+            const struct tx *tx = txs[i];
+            uint8_t l4[4] = {(uint8_t)(tx->raw_len >> 24), (uint8_t)(tx->raw_len >> 16),
+                             (uint8_t)(tx->raw_len >> 8), (uint8_t)tx->raw_len};
+            rc = buf_append(&f, l4, 4) || buf_append(&f, tx->raw, tx->raw_len);
+        }
+        if (rc) break;
+        f.p[0] = (uint8_t)(c >> 24);
+        f.p[1] = (uint8_t)(c >> 16);
+        f.p[2] = (uint8_t)(c >> 8);
+        f.p[3] = (uint8_t)c;
+        rc = peer ? net_send(n->net, peer, NODE_FRAME_TXS, f.p, f.len)
+                  : (net_broadcast(n->net, NODE_FRAME_TXS, f.p, f.len) < 0);
+        if (rc) break;
+        sent += c;
+    }
+    buf_free(&f);
+    free(txs);
+    log_info(MOD, "pool merge: sent %zu of %zu pooled transactions to %s", sent,
+             pool_count(n->pool), peer ? "a peer that connected" : "every peer");
+}
+
 void node_gossip_add(struct node *n, const struct tx *tx)
 {
     if (!n->net || n->stopping) return;
@@ -666,6 +711,7 @@ static void on_peer(void *ctx, const uint8_t peer_id[32], int up)
     log_info(MOD, "peer %s (%.18s..) %s", idx >= 0 ? val_name(n, (uint32_t)idx) : "?", hid,
              up ? "connected" : "disconnected");
     if (n->sync && !n->stopping) sync_on_peer(n->sync, peer_id, up);
+    if (up) gossip_pool(n, peer_id);
 }
 
 /* ---- sync host ---- */

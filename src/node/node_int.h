@@ -26,6 +26,7 @@
 #define NODE_FRAME_PBFT          1     /* net frame types (sync/ uses 0x10..0x12) */
 #define NODE_FRAME_TXS           2
 #define NODE_GOSSIP_MAX          (4u << 20) /* bytes of transactions per gossip frame */
+#define NODE_MERGE_MAX           100000     /* pooled transactions sent in a pool merge */
 #define NODE_PBFT_STATE_KEY      "pbft"     /* key in STORE_DB_CONSENSUS */
 #define NODE_COMMIT_DEPTH        4          /* blocks prepared and not yet durable */
 #define NODE_SENDERS_BITS        16         /* 2^16 remembered senders (~3.5 MB) */
