@@ -59,14 +59,14 @@ static void init_usage(FILE *f)
                "Defaults: --nodes 1 --rpc-port 8545 --p2p-port 30300 --chain-id 1337\n"
                "--accounts 10 --balance 1000000000000000000000000 (10^6 ether)\n"
                "--min-block-txs 1 --max-block-txs 10000 --block-interval-ms 200\n"
-               "--view-timeout-ms 1000.\n");
+               "--view-timeout-ms 2000.\n");
 }
 
 static int chain_init(int argc, char **argv)
 {
     const char *dir = NULL, *v, *balance = "1000000000000000000000000";
     long nodes = 1, port = 8545, naccounts = 10, mink = 1, maxk = 10000, interval = 200;
-    long p2p_port = 30300, view_timeout = 1000;
+    long p2p_port = 30300, view_timeout = 2000;
     const char *hosts = NULL;
     unsigned long long chain_id = 1337;
     int force = 0;

@@ -29,7 +29,7 @@ void node_cfg_defaults(struct node_cfg *c)
     c->log_level = LOG_INFO;
     snprintf(c->p2p_host, sizeof c->p2p_host, "127.0.0.1");
     c->p2p_port = 30300;
-    c->view_timeout_ms = 1000;
+    c->view_timeout_ms = 2000;
     c->view_timeout_max_ms = 30000;
     c->sync_batch = 128;
 }

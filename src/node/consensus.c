@@ -144,7 +144,9 @@ static void step_one(struct node *n, const struct pbft_event *ev)
     uint64_t h1 = pbft_height(n->pbft), v1 = pbft_view(n->pbft);
     if (v1 != v0 && v1 > 0 && h1 == h0) {
         n->view_changes++;
-        gossip_pool(n, NULL); /* a stall: maybe our transactions never reached the leader */
+        /* a stall on a quiet chain: maybe our transactions never reached
+         * the leader (under load gossip and rotation move them anyway) */
+        if (pool_count(n->pool) <= NODE_MERGE_VC_MAX) gossip_pool(n, NULL);
         uint32_t leader = pbft_leader(n->nvals, h1, v1);
         log_info(MOD, "view change: height %llu view %llu, leader %s%s", (unsigned long long)h1,
                  (unsigned long long)v1, val_name(n, leader),
@@ -529,6 +531,14 @@ static void perform(struct node *n)
                 ev.u.synced.cert = n->tip_cert;
                 ev.u.synced.cert_len = n->tip_cert_len;
                 feed(n, &ev); /* queued: we are inside a step */
+            } else if (it->height == ledger_tip_height(n->ledger) + 1 &&
+                       (n->exec || (n->cur.b && n->cur.b->h.height == it->height))) {
+                /* peers are one block ahead while that block's proposal is
+                 * being (or was) executed here: its COMMITs commit it, and
+                 * sync would stall the next proposals. If it does not
+                 * commit, the core asks again once peers are further on. */
+                log_debug(MOD, "sync to %llu not started: executing its proposal",
+                          (unsigned long long)it->height);
             } else if (n->sync)
                 sync_request(n->sync, it->height);
             break;

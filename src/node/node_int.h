@@ -27,6 +27,7 @@
 #define NODE_FRAME_TXS           2
 #define NODE_GOSSIP_MAX          (4u << 20) /* bytes of transactions per gossip frame */
 #define NODE_MERGE_MAX           100000     /* pooled transactions sent in a pool merge */
+#define NODE_MERGE_VC_MAX        1024       /* ... on a view change: only a small pool */
 #define NODE_PBFT_STATE_KEY      "pbft"     /* key in STORE_DB_CONSENSUS */
 #define NODE_COMMIT_DEPTH        4          /* blocks prepared and not yet durable */
 #define NODE_SENDERS_BITS        16         /* 2^16 remembered senders (~3.5 MB) */
