@@ -8,6 +8,7 @@
 #include "codec/rlp.h"
 #include "crypto/keccak.h"
 #include "crypto/secp.h"
+#include "crypto/secp_batch.h"
 #include "util/buf.h"
 
 #define TX_LEGACY_FIELDS 9
@@ -344,12 +345,43 @@ out:
 
 int tx_recover_sender(struct tx *tx)
 {
-    if (secp_recover_addr(tx->sender, tx->sig, tx->recid, tx->sighash) != 0) {
-        tx->has_sender = 0;
+    if (secp_recover(tx->pub, tx->sig, tx->recid, tx->sighash) != 0) {
+        tx->has_sender = tx->has_pub = 0;
         return TALLY_ESIG;
     }
-    tx->has_sender = 1;
+    secp_pub_to_addr(tx->sender, tx->pub);
+    tx->has_sender = tx->has_pub = 1;
     return 0;
+}
+
+long tx_recover_senders_hinted(struct tx *const *txs, const uint8_t (*hints)[64], size_t n,
+                               int *fell_back)
+{
+    *fell_back = 0;
+    if (!n) return 0;
+    struct secp_batch_item *items = malloc(n * sizeof *items);
+    if (!items) return -TALLY_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        items[i].digest = txs[i]->sighash;
+        items[i].sig = txs[i]->sig;
+        items[i].recid = txs[i]->recid;
+        items[i].pub = hints[i];
+    }
+    int rc = secp_batch_check(items, n);
+    free(items);
+    if (rc && rc != TALLY_ESIG) return -(long)rc; /* no memory, no randomness */
+    long missing = 0;
+    if (!rc) {
+        for (size_t i = 0; i < n; i++) {
+            memcpy(txs[i]->pub, hints[i], 64);
+            secp_pub_to_addr(txs[i]->sender, txs[i]->pub);
+            txs[i]->has_sender = txs[i]->has_pub = 1;
+        }
+        return 0;
+    }
+    *fell_back = 1;
+    for (size_t i = 0; i < n; i++) missing += tx_recover_sender(txs[i]) != 0;
+    return missing;
 }
 
 void tx_free(struct tx *tx)
@@ -492,7 +524,8 @@ int tx_sign(struct tx **out, const struct tx_fields *f, const uint8_t priv[32])
         goto done;
     }
     secp_pub_to_addr((*out)->sender, pub);
-    (*out)->has_sender = 1;
+    memcpy((*out)->pub, pub, 64);
+    (*out)->has_sender = (*out)->has_pub = 1;
 done:
     buf_free(&b);
     return rc;

@@ -519,6 +519,8 @@ static cJSON *status_json(struct node *n)
     cJSON_AddNumberToObject(o, "poolSize", (double)pool_count(n->pool));
     cJSON_AddNumberToObject(o, "poolCapacity", (double)n->cfg.pool_capacity);
     cJSON_AddNumberToObject(o, "peers", (double)connected_peers(n));
+    cJSON_AddNumberToObject(o, "gossipSignatureBatches", (double)n->hint_batches);
+    cJSON_AddNumberToObject(o, "gossipSignatureBatchesFailed", (double)n->hint_fallbacks);
     if (n->pbft) {
         cJSON_AddNumberToObject(o, "view", (double)pbft_view(n->pbft));
         cJSON_AddNumberToObject(o, "validators", (double)n->nvals);

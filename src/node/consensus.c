@@ -586,6 +586,27 @@ void node_consensus_nothing_ready(struct node *n)
 
 /* ---- gossip ---- */
 
+/* A TXS frame: u32 count, then per transaction u32 len, the raw bytes, one
+ * byte 1/0 and, after a 1, the sender's public key (64 bytes X||Y) as this
+ * node recovered or checked it: the receiver checks the signatures of a
+ * whole frame against these keys in one batch (docs/node.md). */
+static int gossip_put(struct buf *f, const struct tx *tx)
+{
+    uint8_t l4[4] = {(uint8_t)(tx->raw_len >> 24), (uint8_t)(tx->raw_len >> 16),
+                     (uint8_t)(tx->raw_len >> 8), (uint8_t)tx->raw_len};
+    uint8_t has = tx->has_pub ? 1 : 0;
+    return buf_append(f, l4, 4) || buf_append(f, tx->raw, tx->raw_len) || buf_append(f, &has, 1) ||
+           (has && buf_append(f, tx->pub, 64));
+}
+
+static void put_count(struct buf *f, uint32_t c)
+{
+    f->p[0] = (uint8_t)(c >> 24);
+    f->p[1] = (uint8_t)(c >> 16);
+    f->p[2] = (uint8_t)(c >> 8);
+    f->p[3] = (uint8_t)c;
+}
+
 /* Send our pool to one peer (peer NULL: to all), in frames of at most
  * NODE_GOSSIP_MAX bytes: the teaching ledger's pool merge between peers.
  * Run when a peer connects (gossip sent while it was away did not reach it)
@@ -606,17 +627,9 @@ static void gossip_pool(struct node *n, const uint8_t *peer)
         uint32_t c = 0;
         f.len = 0;
         int rc = buf_append(&f, (const uint8_t[4]){0}, 4);
-        for (; i < cnt && !rc && f.len < NODE_GOSSIP_MAX; i++, c++) {
-            const struct tx *tx = txs[i];
-            uint8_t l4[4] = {(uint8_t)(tx->raw_len >> 24), (uint8_t)(tx->raw_len >> 16),
-                             (uint8_t)(tx->raw_len >> 8), (uint8_t)tx->raw_len};
-            rc = buf_append(&f, l4, 4) || buf_append(&f, tx->raw, tx->raw_len);
-        }
+        for (; i < cnt && !rc && f.len < NODE_GOSSIP_MAX; i++, c++) rc = gossip_put(&f, txs[i]);
         if (rc) break;
-        f.p[0] = (uint8_t)(c >> 24);
-        f.p[1] = (uint8_t)(c >> 16);
-        f.p[2] = (uint8_t)(c >> 8);
-        f.p[3] = (uint8_t)c;
+        put_count(&f, c);
         rc = peer ? net_send(n->net, peer, NODE_FRAME_TXS, f.p, f.len)
                   : (net_broadcast(n->net, NODE_FRAME_TXS, f.p, f.len) < 0);
         if (rc) break;
@@ -635,9 +648,7 @@ void node_gossip_add(struct node *n, const struct tx *tx)
         uint8_t zero[4] = {0};
         if (buf_append(&n->gossip, zero, 4)) return;
     }
-    uint8_t l4[4] = {(uint8_t)(tx->raw_len >> 24), (uint8_t)(tx->raw_len >> 16),
-                     (uint8_t)(tx->raw_len >> 8), (uint8_t)tx->raw_len};
-    if (buf_append(&n->gossip, l4, 4) || buf_append(&n->gossip, tx->raw, tx->raw_len)) return;
+    if (gossip_put(&n->gossip, tx)) return;
     n->gossip_count++;
     if (n->gossip.len >= NODE_GOSSIP_MAX) node_consensus_check(n);
 }
@@ -645,11 +656,7 @@ void node_gossip_add(struct node *n, const struct tx *tx)
 static void gossip_flush(struct node *n)
 {
     if (!n->gossip_count) return;
-    uint32_t c = (uint32_t)n->gossip_count;
-    n->gossip.p[0] = (uint8_t)(c >> 24);
-    n->gossip.p[1] = (uint8_t)(c >> 16);
-    n->gossip.p[2] = (uint8_t)(c >> 8);
-    n->gossip.p[3] = (uint8_t)c;
+    put_count(&n->gossip, (uint32_t)n->gossip_count);
     (void)net_broadcast(n->net, NODE_FRAME_TXS, n->gossip.p, n->gossip.len);
     n->gossip_sent += n->gossip_count;
     n->gossip_count = 0;
@@ -666,9 +673,17 @@ static void gossip_receive(struct node *n, const uint8_t *p, size_t len)
         size_t l =
             (size_t)p[off] << 24 | (size_t)p[off + 1] << 16 | (size_t)p[off + 2] << 8 | p[off + 3];
         off += 4;
-        if (len - off < l) break;
-        node_submit_peer_raw(n, p + off, l);
+        if (len - off < l + 1) break;
+        const uint8_t *raw = p + off, *hint = NULL;
         off += l;
+        uint8_t has = p[off++];
+        if (has > 1) break; /* malformed: the rest of the frame is dropped */
+        if (has) {
+            if (len - off < 64) break;
+            hint = p + off;
+            off += 64;
+        }
+        node_submit_peer_raw(n, raw, l, hint);
         n->gossip_received++;
     }
 }

@@ -725,10 +725,12 @@ static void close_all(struct node *n)
         block_free(n->recent[i].b);
         free(n->recent[i].rcpts);
     }
-    if (n->collect) {
-        n->collect->next = n->waiting;
-        n->waiting = n->collect;
-        n->collect = NULL;
+    struct submit_work **slots[2] = {&n->collect, &n->collect_peer};
+    for (int k = 0; k < 2; k++) {
+        if (!*slots[k]) continue;
+        (*slots[k])->next = n->waiting;
+        n->waiting = *slots[k];
+        *slots[k] = NULL;
     }
     while (n->waiting) { /* batches that never reached a worker */
         struct submit_work *sw = n->waiting;

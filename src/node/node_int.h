@@ -19,6 +19,7 @@
 #define NODE_DROPPED_MAX   8192 /* remembered dropped/refused transactions */
 #define NODE_RECENT_BLOCKS 64   /* committed blocks kept decoded in memory */
 #define NODE_RECOVER_CHUNK 128  /* transactions per sender-recovery work item */
+#define NODE_GOSSIP_CHUNK  1024 /* ... of gossip: their signatures are checked in one batch */
 #define NODE_RECOVER_RUNNING                                                                  \
     4                                  /* such items on the workers at once: the rest wait in \
                                           the node, so a proposal's recovery overtakes them */
@@ -52,6 +53,8 @@ struct submit_item {
     size_t raw_len;
     int from_peer;    /* gossiped by a peer: no reply, not forwarded again */
     int sender_known; /* gossip of a transaction whose sender we know: no recovery */
+    int has_hint;     /* gossip: the sending peer's recovered public key is in hint */
+    uint8_t hint[64];
     uint8_t hash[32]; /* gossip only: keccak(raw), marked pending in the sender cache */
     uint8_t sender[20];
     struct tx *tx;
@@ -66,8 +69,9 @@ struct submit_work {
     uv_work_t work;
     struct node *n;
     struct submit_work *next; /* waiting for a free worker slot */
-    size_t count;
-    struct submit_item items[NODE_RECOVER_CHUNK];
+    size_t count, cap;
+    int hint_batch, hint_fallback; /* gossip signatures checked in a batch; it failed */
+    struct submit_item items[];
 };
 
 /* A WS "merge" op: answered once all its items are admitted or refused. */
@@ -114,8 +118,10 @@ struct node {
     struct ledger *ledger;
     struct pool *pool;
     struct rpc_server *rpc;
-    struct tx **cands;           /* scratch for pool_select, max_block_txs */
-    struct submit_work *collect; /* items decoded this loop turn, not yet dispatched */
+    struct tx **cands;                     /* scratch for pool_select, max_block_txs */
+    struct submit_work *collect;           /* client items of this loop turn, not yet dispatched */
+    struct submit_work *collect_peer;      /* gossiped items of this loop turn */
+    uint64_t hint_batches, hint_fallbacks; /* gossip signature batches, and failed ones */
     struct submit_work *waiting, *waiting_tail; /* dispatched, waiting for a worker */
     unsigned recover_running;                   /* ... and on the workers */
     struct sender_slot *senders;                /* 2^NODE_SENDERS_BITS, direct-mapped by hash */
@@ -199,8 +205,10 @@ int node_block_at(struct node *n, struct block **out, int *owned, uint64_t heigh
 void node_maybe_build(struct node *n);
 /* Gossip a client-submitted transaction to peers (batched per loop turn). */
 void node_gossip_add(struct node *n, const struct tx *tx);
-/* Queue raw transactions gossiped by a peer for recovery and admission. */
-void node_submit_peer_raw(struct node *n, const uint8_t *raw, size_t len);
+/* Queue a raw transaction gossiped by a peer for recovery and admission;
+ * hint: the sender's public key as the peer recovered it (64 bytes, or NULL),
+ * checked here in batches instead of recovering. */
+void node_submit_peer_raw(struct node *n, const uint8_t *raw, size_t len, const uint8_t *hint);
 
 /* node.c: the ledger helpers (all building, executing and committing goes
  * through these). Blocks are built and executed on the tip (the newest

@@ -165,6 +165,9 @@ void node_sender_drop(struct node *n, const uint8_t hash[32])
 static void recover_work(uv_work_t *w)
 {
     struct submit_work *sw = w->data;
+    struct tx **hinted = NULL;
+    uint8_t(*hints)[64] = NULL;
+    size_t nh = 0;
     for (size_t i = 0; i < sw->count; i++) {
         struct submit_item *it = &sw->items[i];
         if (it->hex || it->raw) decode_item(it);
@@ -172,8 +175,30 @@ static void recover_work(uv_work_t *w)
         if (it->sender_known && !memcmp(it->tx->hash, it->hash, 32)) {
             memcpy(it->tx->sender, it->sender, 20);
             it->tx->has_sender = 1;
-            continue;
+        } else if (it->has_hint) {
+            if (!hinted) {
+                hinted = malloc(sw->count * sizeof *hinted);
+                hints = malloc(sw->count * sizeof *hints);
+            }
+            if (hinted && hints) {
+                hinted[nh] = it->tx;
+                memcpy(hints[nh++], it->hint, 64);
+            }
         }
+    }
+    /* gossip with the peer's public keys: one batch check for all */
+    if (nh) {
+        int fell_back;
+        long bad = tx_recover_senders_hinted(hinted, (const uint8_t(*)[64])hints, nh, &fell_back);
+        if (bad < 0) fell_back = 1; /* out of memory: one by one below */
+        sw->hint_batch = 1;
+        sw->hint_fallback = fell_back;
+    }
+    free(hinted);
+    free(hints);
+    for (size_t i = 0; i < sw->count; i++) {
+        struct submit_item *it = &sw->items[i];
+        if (it->err || it->tx->has_sender) continue;
         if (tx_recover_sender(it->tx)) {
             it->err = TALLY_ESIG;
             snprintf(it->why, sizeof it->why, "invalid signature: cannot recover the sender");
@@ -188,6 +213,10 @@ static void recover_done(uv_work_t *w, int status)
     struct submit_work *sw = w->data;
     struct node *n = sw->n;
     n->inflight -= sw->count;
+    n->hint_batches += sw->hint_batch;
+    if (sw->hint_fallback && !n->hint_fallbacks++)
+        log_warn(MOD, "a batch of gossiped transactions did not match the peer's public keys; "
+                      "recovered one by one (counted in tally_status)");
     n->recover_running--;
     struct store_txn *t = NULL;
     if (store_txn_begin(n->store, &t, 0)) t = NULL;
@@ -263,10 +292,20 @@ static void start_waiting(struct node *n)
     }
 }
 
-static void dispatch(struct node *n)
+static struct submit_work *work_new(size_t cap)
 {
-    struct submit_work *sw = n->collect;
-    n->collect = NULL;
+    struct submit_work *sw = malloc(sizeof *sw + cap * sizeof sw->items[0]);
+    if (!sw) return NULL;
+    sw->count = 0;
+    sw->cap = cap;
+    sw->hint_batch = sw->hint_fallback = 0;
+    return sw;
+}
+
+static void dispatch_one(struct node *n, struct submit_work **slot)
+{
+    struct submit_work *sw = *slot;
+    *slot = NULL;
     if (!sw) return;
     sw->next = NULL;
     if (n->waiting_tail)
@@ -279,23 +318,22 @@ static void dispatch(struct node *n)
 
 void node_submit_flush(struct node *n)
 {
-    dispatch(n);
+    dispatch_one(n, &n->collect);
+    dispatch_one(n, &n->collect_peer);
 }
 
-static int collect_item(struct node *n, struct submit_item *it)
+/* Add an item to *slot (a new work of cap items if none); full: dispatch. */
+static int collect_item(struct node *n, struct submit_work **slot, size_t cap,
+                        const struct submit_item *it)
 {
-    if (!n->collect) {
-        n->collect = malloc(sizeof *n->collect);
-        if (!n->collect) return TALLY_ENOMEM;
-        n->collect->count = 0;
-    }
-    n->inflight++;
-    n->collect->items[n->collect->count++] = *it;
-    if (n->collect->count == NODE_RECOVER_CHUNK) dispatch(n);
+    if (!*slot && !(*slot = work_new(cap))) return TALLY_ENOMEM;
+    n->inflight++; /* counted from collection, so the capacity checks see it */
+    (*slot)->items[(*slot)->count++] = *it;
+    if ((*slot)->count == (*slot)->cap) dispatch_one(n, slot);
     return 0;
 }
 
-void node_submit_peer_raw(struct node *n, const uint8_t *raw, size_t len)
+void node_submit_peer_raw(struct node *n, const uint8_t *raw, size_t len, const uint8_t *hint)
 {
     if (n->stopping || len == 0 || len > TX_MAX_SIZE) return;
     if (n->inflight + pool_count(n->pool) >= n->cfg.pool_capacity ||
@@ -311,12 +349,16 @@ void node_submit_peer_raw(struct node *n, const uint8_t *raw, size_t len)
     case SENDER_KNOWN: it.sender_known = 1; break;
     default: node_sender_put(n, it.hash, NULL, SENDER_QUEUED);
     }
+    if (hint) {
+        it.has_hint = 1;
+        memcpy(it.hint, hint, 64);
+    }
     if (!(it.raw = malloc(len))) {
         node_sender_drop(n, it.hash);
         return;
     }
     memcpy(it.raw, raw, len);
-    if (collect_item(n, &it)) {
+    if (collect_item(n, &n->collect_peer, NODE_GOSSIP_CHUNK, &it)) {
         free(it.raw);
         node_sender_drop(n, it.hash);
     }
@@ -344,24 +386,14 @@ void node_submit_raw(struct node *n, struct rpc_req *req, struct merge_op *merge
     } else {
         memcpy(it.hex, hex, len + 1);
         it.hex_len = len;
-    }
-    if (!it.err && !n->collect) {
-        n->collect = malloc(sizeof *n->collect);
-        if (!n->collect) {
+        if (collect_item(n, &n->collect, NODE_RECOVER_CHUNK, &it)) {
             free(it.hex);
             it.hex = NULL;
             it.err = TALLY_ENOMEM;
             snprintf(it.why, sizeof it.why, "out of memory");
-        } else
-            n->collect->count = 0;
+        }
     }
-    if (it.err) {
-        reply_submit(n, &it);
-        return;
-    }
-    n->inflight++; /* counted from collection, so the capacity check above sees it */
-    n->collect->items[n->collect->count++] = it;
-    if (n->collect->count == NODE_RECOVER_CHUNK) dispatch(n);
+    if (it.err) reply_submit(n, &it);
 }
 
 /* ---- WS merge: the teaching ledger's pool merge ---- */

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { freePort, startChain, TALLY_BIN } from '../e2e/lib/chain.mjs';
-import { Load, hashes, heightOf, sleep, waitCommits, waitFor, waitHeight } from './lib/cluster.mjs';
+import { Load, checkAgreement, heightOf, sleep, waitCommits, waitFor, waitHeight } from './lib/cluster.mjs';
 
 const N = 4;
 
@@ -126,29 +126,7 @@ test('4-node PBFT cluster: crashes, leader failure, wipe and resync, foreign CA,
     }
     // 5. agreement: same hash at every height; every acknowledged transfer is in the chain
     try {
-      await waitFor(async () => {
-        const hs = await Promise.all(nodes.map((n) => heightOf(n.url)));
-        const pools = await Promise.all(nodes.map((n) => n.rpc('tally_status')
-          .then((s) => s.poolSize)));
-        return hs.every((h) => h === hs[0] && h > 0) && pools.every((p) => p === 0);
-      }, { timeout: 30000, what: 'all nodes at the same height with empty pools' });
-      const h = await heightOf(nodes[0].url);
-      const all = await Promise.all(nodes.map((n) => hashes(n.url, h)));
-      for (let k = 0; k <= h; k++) {
-        for (let i = 1; i < N; i++) assert.equal(all[i][k], all[0][k], `block ${k} on node${i}`);
-      }
-      const acked = [...load.committed];
-      for (const n of nodes) {
-        for (let i = 0; i < acked.length; i += 500) {
-          const part = acked.slice(i, i + 500);
-          const body = part.map((hh, id) => ({ jsonrpc: '2.0', id, method:
-            'eth_getTransactionReceipt', params: [hh] }));
-          const r = await n.post(body);
-          for (const x of r.json) assert.ok(x.result, `tx ${part[x.id]} on node${n.index}`);
-        }
-      }
-      log(`agreement: ${h + 1} blocks identical on ${N} nodes; ${acked.length} acknowledged ` +
-        `transfers present everywhere (${load.sent} sent, ${load.errors} client errors)`);
+      await checkAgreement(nodes, load, { timeout: 30000, log });
     } finally {
       await chain.stop();
     }

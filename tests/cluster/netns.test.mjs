@@ -25,7 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { REPO, startChain, TALLY_BIN, testSeed } from '../e2e/lib/chain.mjs';
-import { Load, hashes, heightOf, sleep, waitCommits, waitFor, waitHeight } from './lib/cluster.mjs';
+import { Load, checkAgreement, heightOf, sleep, waitCommits, waitFor, waitHeight } from './lib/cluster.mjs';
 
 const N = 4;
 const DELAY_MS = 20;
@@ -393,34 +393,7 @@ test(`4-node PBFT cluster in network namespaces, ${DELAY_MS} ms delay and ${LOSS
     }
 
     // agreement: same hash at every height; every acknowledged transfer is in the chain
-    let said = Date.now();
-    await waitFor(async () => {
-      const hs = await Promise.all(nodes.map((n) => heightOf(n.url)));
-      const pools = await Promise.all(nodes.map((n) => n.rpc('tally_status')
-        .then((s) => s.poolSize)));
-      if (Date.now() - said > 2000) {
-        said = Date.now();
-        log(`waiting for agreement: heights ${hs.join('/')}, pools ${pools.join('/')}`);
-      }
-      return hs.every((x) => x === hs[0] && x > 0) && pools.every((p) => p === 0);
-    }, { timeout: 40000, what: 'all nodes at the same height with empty pools' });
-    const h = await heightOf(nodes[0].url);
-    const all = await Promise.all(nodes.map((n) => hashes(n.url, h)));
-    for (let k = 0; k <= h; k++) {
-      for (let i = 1; i < N; i++) assert.equal(all[i][k], all[0][k], `block ${k} on node${i}`);
-    }
-    const acked = [...load.committed];
-    for (const n of nodes) {
-      for (let i = 0; i < acked.length; i += 500) {
-        const part = acked.slice(i, i + 500);
-        const body = part.map((hh, id) => ({ jsonrpc: '2.0', id, method:
-          'eth_getTransactionReceipt', params: [hh] }));
-        const r = await n.post(body);
-        for (const x of r.json) assert.ok(x.result, `tx ${part[x.id]} on node${n.index}`);
-      }
-    }
-    log(`agreement: ${h + 1} blocks identical on ${N} nodes; ${acked.length} acknowledged ` +
-      `transfers present everywhere (${load.sent} sent, ${load.errors} client errors)`);
+    const h = await checkAgreement(nodes, load, { log });
 
     // figures for the reader
     const cons = await Promise.all(nodes.map((n) => n.rpc('tally_consensus')));
@@ -428,7 +401,7 @@ test(`4-node PBFT cluster in network namespaces, ${DELAY_MS} ms delay and ${LOSS
     log(`figures: ${mechanism}; RTT ${rtt.min.toFixed(1)}-${rtt.median.toFixed(1)} ms; ` +
       `${h1 - h0} blocks in ${loadSecs.toFixed(1)} s of steady load ` +
       `(${((h1 - h0) / loadSecs).toFixed(1)}/s); final height ${h}; ` +
-      `${acked.length} transfers acknowledged`);
+      `${load.committed.size} transfers acknowledged`);
     for (const n of nodes) {
       const c = cons[n.index];
       const dropped = peers[n.index].reduce((s, p) => s + p.dropped, 0);

@@ -1,5 +1,6 @@
 // Helpers for the cluster tests: a steady load of signed transfers spread over
 // the live nodes, agreement checks across nodes, and small waits.
+import assert from 'node:assert/strict';
 import { ethers } from 'ethers';
 import { httpPost, rpcCall, sleep, waitFor } from '../../e2e/lib/chain.mjs';
 
@@ -125,4 +126,44 @@ export async function hashes(url, h) {
     for (const b of await batch(url, calls)) out.push(b ? b.hash : null);
   }
   return out;
+}
+
+/**
+ * Agreement at the end of a run: wait until every node is at the same height
+ * with an empty pool (progress logged every 2 s through log), then check the
+ * same block hash at every height on every node and a receipt on every node
+ * for every transfer the load saw acknowledged. Returns the final height.
+ */
+export async function checkAgreement(nodes, load, { timeout = 40000, log = () => {} } = {}) {
+  let said = Date.now();
+  await waitFor(async () => {
+    const hs = await Promise.all(nodes.map((n) => heightOf(n.url)));
+    const pools = await Promise.all(nodes.map((n) => n.rpc('tally_status')
+      .then((s) => s.poolSize)));
+    if (Date.now() - said > 2000) {
+      said = Date.now();
+      log(`waiting for agreement: heights ${hs.join('/')}, pools ${pools.join('/')}`);
+    }
+    return hs.every((x) => x === hs[0] && x > 0) && pools.every((p) => p === 0);
+  }, { timeout, what: 'all nodes at the same height with empty pools' });
+  const h = await heightOf(nodes[0].url);
+  const all = await Promise.all(nodes.map((n) => hashes(n.url, h)));
+  for (let k = 0; k <= h; k++) {
+    for (let i = 1; i < nodes.length; i++) {
+      assert.equal(all[i][k], all[0][k], `block ${k} on node${i}`);
+    }
+  }
+  const acked = [...load.committed];
+  for (const n of nodes) {
+    for (let i = 0; i < acked.length; i += 500) {
+      const part = acked.slice(i, i + 500);
+      const body = part.map((hh, id) => ({ jsonrpc: '2.0', id, method:
+        'eth_getTransactionReceipt', params: [hh] }));
+      const r = await n.post(body);
+      for (const x of r.json) assert.ok(x.result, `tx ${part[x.id]} on node${n.index}`);
+    }
+  }
+  log(`agreement: ${h + 1} blocks identical on ${nodes.length} nodes; ${acked.length} ` +
+    `acknowledged transfers present everywhere (${load.sent} sent, ${load.errors} client errors)`);
+  return h;
 }
