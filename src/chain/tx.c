@@ -421,18 +421,24 @@ int tx_check_chain_id(const struct tx *tx, uint64_t chain_id, char *err, size_t 
     return 0;
 }
 
-uint64_t tx_intrinsic_gas(const struct tx *tx)
+uint64_t tx_intrinsic_gas_of(const uint8_t *data, size_t len, int is_create, size_t al_addrs,
+                             size_t al_keys)
 {
-    /* data_len <= TX_MAX_SIZE and the access-list counts are bounded by it,
-     * so none of these sums can overflow 64 bits. */
+    /* len and the access-list counts are bounded by the request or
+     * transaction size, so none of these sums can overflow 64 bits. */
     uint64_t g = GAS_TX;
     size_t zeros = 0;
-    for (size_t i = 0; i < tx->data_len; i++) zeros += tx->data[i] == 0;
-    g += (uint64_t)zeros * GAS_DATA_ZERO + (uint64_t)(tx->data_len - zeros) * GAS_DATA_NONZERO;
-    if (!tx->has_to) g += GAS_TX_CREATE + GAS_INITCODE_WORD * (((uint64_t)tx->data_len + 31) / 32);
-    g += (uint64_t)tx->access_list_addrs * GAS_AL_ADDRESS +
-         (uint64_t)tx->access_list_keys * GAS_AL_KEY;
+    for (size_t i = 0; i < len; i++) zeros += data[i] == 0;
+    g += (uint64_t)zeros * GAS_DATA_ZERO + (uint64_t)(len - zeros) * GAS_DATA_NONZERO;
+    if (is_create) g += GAS_TX_CREATE + GAS_INITCODE_WORD * (((uint64_t)len + 31) / 32);
+    g += (uint64_t)al_addrs * GAS_AL_ADDRESS + (uint64_t)al_keys * GAS_AL_KEY;
     return g;
+}
+
+uint64_t tx_intrinsic_gas(const struct tx *tx)
+{
+    return tx_intrinsic_gas_of(tx->data, tx->data_len, !tx->has_to, tx->access_list_addrs,
+                               tx->access_list_keys);
 }
 
 void tx_effective_gas_price(u256 *out, const struct tx *tx, const u256 *base_fee)

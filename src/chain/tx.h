@@ -118,6 +118,10 @@ TALLY_WUR int tx_sign(struct tx **out, const struct tx_fields *f, const uint8_t 
 /* Intrinsic gas (21000 + calldata + creation + access list, Cancun rules
  * incl. EIP-3860 initcode words). */
 uint64_t tx_intrinsic_gas(const struct tx *tx);
+/* The same for a call that is not a transaction (eth_estimateGas): data of
+ * len bytes, a contract creation or not, access-list address and key counts. */
+uint64_t tx_intrinsic_gas_of(const uint8_t *data, size_t len, int is_create, size_t al_addrs,
+                             size_t al_keys);
 
 /* Effective gas price paid per gas given the block base fee:
  * min(max_fee, base_fee + max_priority_fee). Caller checks max_fee >= base_fee. */

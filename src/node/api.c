@@ -469,21 +469,20 @@ static void m_estimate_gas(void *ctx, struct rpc_req *req, const cJSON *params)
     const cJSON *to = cJSON_GetObjectItemCaseSensitive(call, "to");
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(call, "data");
     if (!data) data = cJSON_GetObjectItemCaseSensitive(call, "input");
-    uint64_t gas = 21000;
-    if (!to || cJSON_IsNull(to)) gas += 32000;
+    int create = !to || cJSON_IsNull(to);
+    size_t got = 0;
+    uint8_t *buf = NULL;
     if (cJSON_IsString(data)) {
-        size_t len = strlen(data->valuestring), got;
-        uint8_t *buf = malloc(len / 2 + 1);
+        size_t len = strlen(data->valuestring);
+        buf = malloc(len / 2 + 1);
         if (!buf || hex_decode(buf, len / 2 + 1, &got, data->valuestring, len)) {
             free(buf);
             bad_params(req, "data must be 0x-prefixed hex");
             return;
         }
-        for (size_t i = 0; i < got; i++) gas += buf[i] ? 16 : 4;
-        if (!to || cJSON_IsNull(to)) gas += 2 * ((got + 31) / 32);
-        free(buf);
     }
-    rpc_reply_result(req, j_qty(gas));
+    rpc_reply_result(req, j_qty(tx_intrinsic_gas_of(buf, got, create, 0, 0)));
+    free(buf);
 }
 
 /* No contracts before the EVM issue: every call returns empty data. */

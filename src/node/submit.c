@@ -110,10 +110,7 @@ static void decode_item(struct submit_item *it)
     const char *hex = it->hex;
     size_t len = it->hex_len, got;
     uint8_t *raw = NULL;
-    if (len / 2 > TX_MAX_SIZE + 1) {
-        it->err = TALLY_ETOOBIG;
-        snprintf(it->why, sizeof it->why, "transaction larger than %d bytes", TX_MAX_SIZE);
-    } else if (!(raw = malloc(len / 2 + 1))) {
+    if (!(raw = malloc(len / 2 + 1))) { /* len was bounded by node_submit_raw */
         it->err = TALLY_ENOMEM;
         snprintf(it->why, sizeof it->why, "out of memory");
     } else if (len < 2 || hex[0] != '0' || (hex[1] != 'x' && hex[1] != 'X') ||
