@@ -234,6 +234,18 @@ static void free_held(struct node *n)
     n->held_tail = NULL;
 }
 
+/* The grace period of a one-block sync request is over. */
+static void on_sync_defer(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    uint64_t h = n->sync_defer_height;
+    n->sync_defer_height = 0;
+    if (n->stopping || !n->sync || h <= ledger_tip_height(n->ledger)) return;
+    log_debug(MOD, "still behind %llu after %d ms: syncing", (unsigned long long)h,
+              NODE_SYNC_GRACE_MS);
+    sync_request(n->sync, h);
+}
+
 static void on_pbft_timer(uv_timer_t *t)
 {
     struct node *n = t->data;
@@ -539,6 +551,15 @@ static void perform(struct node *n)
                  * commit, the core asks again once peers are further on. */
                 log_debug(MOD, "sync to %llu not started: executing its proposal",
                           (unsigned long long)it->height);
+            } else if (it->height == ledger_tip_height(n->ledger) + 1 && n->sync) {
+                /* one block behind: the PRE-PREPARE or the COMMITs are most
+                 * likely a moment late (behind a gossip frame); sync takes a
+                 * few hundred ms (peers serve durable blocks only), so it
+                 * starts only if we are still behind after a grace period */
+                if (!n->sync_defer_height) {
+                    uv_timer_start(&n->sync_defer_timer, on_sync_defer, NODE_SYNC_GRACE_MS, 0);
+                    n->sync_defer_height = it->height;
+                }
             } else if (n->sync)
                 sync_request(n->sync, it->height);
             break;
@@ -879,6 +900,8 @@ int node_consensus_start(struct node *n)
     pbft_update_init(&n->up);
     uv_timer_init(&n->loop, &n->pbft_timer);
     n->pbft_timer.data = n;
+    uv_timer_init(&n->loop, &n->sync_defer_timer);
+    n->sync_defer_timer.data = n;
     if (n->genesis.nvalidators) {
         n->val_ids = n->genesis.validators;
         n->nvals = (uint32_t)n->genesis.nvalidators;
@@ -960,9 +983,12 @@ void node_consensus_stop(struct node *n)
     if (n->net) net_stop(n->net);
     n->net = NULL;
     exec_cancel(n);
-    if (n->pbft_timer.data == n && !uv_is_closing((uv_handle_t *)&n->pbft_timer)) {
-        uv_timer_stop(&n->pbft_timer);
-        uv_close((uv_handle_t *)&n->pbft_timer, NULL);
+    uv_timer_t *timers[2] = {&n->pbft_timer, &n->sync_defer_timer};
+    for (int i = 0; i < 2; i++) {
+        if (timers[i]->data == n && !uv_is_closing((uv_handle_t *)timers[i])) {
+            uv_timer_stop(timers[i]);
+            uv_close((uv_handle_t *)timers[i], NULL);
+        }
     }
 }
 

@@ -29,6 +29,7 @@
 #define NODE_GOSSIP_MAX          (4u << 20) /* bytes of transactions per gossip frame */
 #define NODE_MERGE_MAX           100000     /* pooled transactions sent in a pool merge */
 #define NODE_MERGE_VC_MAX        1024       /* ... on a view change: only a small pool */
+#define NODE_SYNC_GRACE_MS       150        /* one block behind: wait this long before syncing */
 #define NODE_PBFT_STATE_KEY      "pbft"     /* key in STORE_DB_CONSENSUS */
 #define NODE_COMMIT_DEPTH        4          /* blocks prepared and not yet durable */
 #define NODE_SENDERS_BITS        16         /* 2^16 remembered senders (~3.5 MB) */
@@ -141,7 +142,9 @@ struct node {
     uint32_t nvals, self;
     uint8_t (*val_ids)[32]; /* borrowed from genesis (or our own ID alone) */
     uv_timer_t pbft_timer;
-    uint64_t pbft_timer_at; /* when the core wants its TIMEOUT (monotonic ms) */
+    uv_timer_t sync_defer_timer; /* a one-block sync request's grace period */
+    uint64_t sync_defer_height;  /* ... for this height (0: none) */
+    uint64_t pbft_timer_at;      /* when the core wants its TIMEOUT (monotonic ms) */
     int in_step;
     struct pbft_queued *q_head, *q_tail;
     struct node_cur cur;
