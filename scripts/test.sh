@@ -3,8 +3,10 @@
 #   1. formatting (clang-format, .clang-format)
 #   2. unit tests and the deterministic PBFT simulator (ctest -L unit, -L sim)
 #   3. both again under AddressSanitizer + UndefinedBehaviorSanitizer
-#   4. end-to-end tests against real nodes (node --test tests/e2e, ethers.js)
-#   5. cluster tests: 4 nodes agreeing by PBFT over TLS, crashes, sync
+#   4. EVM conformance: `tally evm-test` over ethereum-tests' BlockchainTests
+#      (../shared/ethereum-tests; the interpreter on an in-memory world)
+#   5. end-to-end tests against real nodes (node --test tests/e2e, ethers.js)
+#   6. cluster tests: 4 nodes agreeing by PBFT over TLS, crashes, sync
 #      (node --test tests/cluster; the network-namespace variant skips with a
 #      message where namespaces are not allowed)
 # Prints one summary line "N passed, N failed" at the end.
@@ -51,6 +53,8 @@ step "unit tests (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=pri
   ctest --test-dir build-asan --output-on-failure -L unit
 step "PBFT simulator (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -L sim
+step "EVM conformance (ethereum-tests BlockchainTests)" \
+  build/tally evm-test ../shared/ethereum-tests/BlockchainTests/GeneralStateTests
 step "end-to-end tests" env TALLY_BIN="$PWD/build/tally" node --test --test-concurrency=1 tests/e2e/
 step "cluster tests" env TALLY_BIN="$PWD/build/tally" node --test --test-concurrency=1 tests/cluster/
 

@@ -24,6 +24,8 @@ int cmd_tx(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+/* evm_test.c: run ethereum-tests BlockchainTests JSON files (docs/evm.md). */
+int cmd_evm_test(int argc, char **argv);
 
 /* Option parsing helper: if argv[*i] is `name` take argv[*i+1] (or the part
  * after `name=`), advance *i and return the value; NULL otherwise. Exits

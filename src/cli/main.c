@@ -19,6 +19,7 @@ static const struct {
     {"pool", cmd_pool, "list the transaction pool of a node"},
     {"status", cmd_status, "node status (height, pool, peers)"},
     {"bench", cmd_bench, "measure committed transfers per second"},
+    {"evm-test", cmd_evm_test, "run ethereum-tests BlockchainTests JSON files"},
 };
 
 static void usage(FILE *f)
