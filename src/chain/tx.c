@@ -354,13 +354,11 @@ int tx_recover_sender(struct tx *tx)
     return 0;
 }
 
-long tx_recover_senders_hinted(struct tx *const *txs, const uint8_t (*hints)[64], size_t n,
-                               int *fell_back)
+int tx_senders_from_hints(struct tx *const *txs, const uint8_t (*hints)[64], size_t n)
 {
-    *fell_back = 0;
     if (!n) return 0;
     struct secp_batch_item *items = malloc(n * sizeof *items);
-    if (!items) return -TALLY_ENOMEM;
+    if (!items) return TALLY_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         items[i].digest = txs[i]->sighash;
         items[i].sig = txs[i]->sig;
@@ -369,19 +367,13 @@ long tx_recover_senders_hinted(struct tx *const *txs, const uint8_t (*hints)[64]
     }
     int rc = secp_batch_check(items, n);
     free(items);
-    if (rc && rc != TALLY_ESIG) return -(long)rc; /* no memory, no randomness */
-    long missing = 0;
-    if (!rc) {
-        for (size_t i = 0; i < n; i++) {
-            memcpy(txs[i]->pub, hints[i], 64);
-            secp_pub_to_addr(txs[i]->sender, txs[i]->pub);
-            txs[i]->has_sender = txs[i]->has_pub = 1;
-        }
-        return 0;
+    if (rc) return rc;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(txs[i]->pub, hints[i], 64);
+        secp_pub_to_addr(txs[i]->sender, txs[i]->pub);
+        txs[i]->has_sender = txs[i]->has_pub = 1;
     }
-    *fell_back = 1;
-    for (size_t i = 0; i < n; i++) missing += tx_recover_sender(txs[i]) != 0;
-    return missing;
+    return 0;
 }
 
 void tx_free(struct tx *tx)

@@ -66,14 +66,11 @@ TALLY_WUR int tx_recover_sender(struct tx *tx);
  * 64 bytes X||Y, untrusted, e.g. from the peer that recovered them), all
  * signatures checked in one batch (crypto/secp_batch.h; ~2x cheaper per
  * signature than recovery at 1024). On success every tx gets has_sender,
- * sender and pub exactly as tx_recover_sender would set them. If the batch
- * fails (a wrong hint somewhere) each tx is recovered on its own, and
- * *fell_back is set. Thread-safe (workers). Returns how many txs have no
- * sender afterwards (bad signature: has_sender 0), or a negative TALLY_E*
- * (-TALLY_ENOMEM, -TALLY_EIO: no randomness) with nothing changed: recover
- * them one by one. */
-long tx_recover_senders_hinted(struct tx *const *txs, const uint8_t (*hints)[64], size_t n,
-                               int *fell_back);
+ * sender and pub exactly as tx_recover_sender would set them. Thread-safe
+ * (workers). Errors, with nothing changed (the caller then recovers each
+ * one with tx_recover_sender): TALLY_ESIG (some hint or signature is wrong),
+ * TALLY_ENOMEM, TALLY_EIO (no randomness). */
+TALLY_WUR int tx_senders_from_hints(struct tx *const *txs, const uint8_t (*hints)[64], size_t n);
 
 /* Frees the transaction and its raw bytes. NULL is fine. */
 void tx_free(struct tx *tx);

@@ -183,13 +183,11 @@ static void recover_work(uv_work_t *w)
             }
         }
     }
-    /* gossip with the peer's public keys: one batch check for all */
+    /* gossip with the peer's public keys: one batch check for all; if it
+     * fails, they are recovered one by one below like the rest */
     if (nh) {
-        int fell_back;
-        long bad = tx_recover_senders_hinted(hinted, (const uint8_t(*)[64])hints, nh, &fell_back);
-        if (bad < 0) fell_back = 1; /* out of memory: one by one below */
         sw->hint_batch = 1;
-        sw->hint_fallback = fell_back;
+        sw->hint_fallback = tx_senders_from_hints(hinted, (const uint8_t(*)[64])hints, nh) != 0;
     }
     free(hinted);
     free(hints);
