@@ -34,9 +34,9 @@ int u256_sub(u256 *r, const u256 *a, const u256 *b)
     return (int)borrow;
 }
 
-int u256_mul(u256 *r, const u256 *a, const u256 *b)
+void u256_mul_wide(uint64_t t[8], const u256 *a, const u256 *b)
 {
-    uint64_t t[8] = {0};
+    memset(t, 0, 8 * sizeof t[0]);
     for (int i = 0; i < 4; i++) {
         if (a->w[i] == 0) continue;
         uint64_t carry = 0;
@@ -47,6 +47,12 @@ int u256_mul(u256 *r, const u256 *a, const u256 *b)
         }
         t[i + 4] = carry;
     }
+}
+
+int u256_mul(u256 *r, const u256 *a, const u256 *b)
+{
+    uint64_t t[8];
+    u256_mul_wide(t, a, b);
     memcpy(r->w, t, sizeof r->w);
     return (t[4] | t[5] | t[6] | t[7]) != 0;
 }

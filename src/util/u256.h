@@ -33,6 +33,8 @@ int u256_add(u256 *r, const u256 *a, const u256 *b);
 int u256_sub(u256 *r, const u256 *a, const u256 *b);
 /* r = a * b mod 2^256; returns 1 if the true product overflowed 256 bits. */
 int u256_mul(u256 *r, const u256 *a, const u256 *b);
+/* The full 512-bit product a * b, little-endian 64-bit words t[0..8). */
+void u256_mul_wide(uint64_t t[8], const u256 *a, const u256 *b);
 /* q = a / b, m = a % b (either may be NULL); b == 0 gives q = m = 0. */
 void u256_divmod(u256 *q, u256 *m, const u256 *a, const u256 *b);
 

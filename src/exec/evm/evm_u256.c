@@ -149,16 +149,8 @@ void evm__mulmod(u256 *r, const u256 *a, const u256 *b, const u256 *m)
         *r = u256_from_u64(0);
         return;
     }
-    uint64_t p[8] = {0};
-    for (int i = 0; i < 4; i++) {
-        uint64_t carry = 0;
-        for (int j = 0; j < 4; j++) {
-            u128 t = (u128)a->w[i] * b->w[j] + p[i + j] + carry;
-            p[i + j] = (uint64_t)t;
-            carry = (uint64_t)(t >> 64);
-        }
-        p[i + 4] = carry;
-    }
+    uint64_t p[8];
+    u256_mul_wide(p, a, b);
     mod_wide(r, p, 8, m);
 }
 
