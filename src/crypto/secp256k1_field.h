@@ -332,22 +332,22 @@ static inline void secp__fe_sqr_n(secp__fe *r, const secp__fe *a, int k)
     for (int i = 0; i < k; i++) secp__fe_sqr(r, r);
 }
 
-/* r = a^((p+1)/4), a square root of a when one exists; returns 1 if r^2 == a.
- * (p+1)/4 in binary: 223 ones, a zero, 22 ones, four zeros, 2 ones, two
- * zeros; the chain builds 2^k - 1 powers for the blocks (libsecp256k1's). */
-static inline int secp__fe_sqrt(secp__fe *r, const secp__fe *a)
+/* The part the square root and the inverse share (libsecp256k1's chain):
+ * t = a^(2^246 - 2^23 + 2^22 - 1) (223 ones, a zero, 22 ones) and
+ * x2 = a^3, from which each finishes its own exponent's low bits. */
+static inline void secp__fe_pow_head(secp__fe *t, secp__fe *x2, const secp__fe *a)
 {
-    secp__fe x2, x3, x6, x9, x11, x22, x44, x88, x176, x220, x223, t;
-    secp__fe_sqr(&x2, a);
-    secp__fe_mul(&x2, &x2, a);
-    secp__fe_sqr(&x3, &x2);
+    secp__fe x3, x6, x9, x11, x22, x44, x88, x176, x220, x223;
+    secp__fe_sqr(x2, a);
+    secp__fe_mul(x2, x2, a);
+    secp__fe_sqr(&x3, x2);
     secp__fe_mul(&x3, &x3, a);
     secp__fe_sqr_n(&x6, &x3, 3);
     secp__fe_mul(&x6, &x6, &x3);
     secp__fe_sqr_n(&x9, &x6, 3);
     secp__fe_mul(&x9, &x9, &x3);
     secp__fe_sqr_n(&x11, &x9, 2);
-    secp__fe_mul(&x11, &x11, &x2);
+    secp__fe_mul(&x11, &x11, x2);
     secp__fe_sqr_n(&x22, &x11, 11);
     secp__fe_mul(&x22, &x22, &x11);
     secp__fe_sqr_n(&x44, &x22, 22);
@@ -360,8 +360,17 @@ static inline int secp__fe_sqrt(secp__fe *r, const secp__fe *a)
     secp__fe_mul(&x220, &x220, &x44);
     secp__fe_sqr_n(&x223, &x220, 3);
     secp__fe_mul(&x223, &x223, &x3);
-    secp__fe_sqr_n(&t, &x223, 23);
-    secp__fe_mul(&t, &t, &x22);
+    secp__fe_sqr_n(t, &x223, 23);
+    secp__fe_mul(t, t, &x22);
+}
+
+/* r = a^((p+1)/4), a square root of a when one exists; returns 1 if r^2 == a.
+ * (p+1)/4 in binary: 223 ones, a zero, 22 ones, four zeros, 2 ones, two
+ * zeros; the chain builds 2^k - 1 powers for the blocks (libsecp256k1's). */
+static inline int secp__fe_sqrt(secp__fe *r, const secp__fe *a)
+{
+    secp__fe x2, t;
+    secp__fe_pow_head(&t, &x2, a);
     secp__fe_sqr_n(&t, &t, 6);
     secp__fe_mul(&t, &t, &x2);
     secp__fe_sqr_n(&t, &t, 2);
@@ -436,31 +445,8 @@ static inline void secp__fe_sqrt_lanes(secp__fe r[SECP__LANES], int ok[SECP__LAN
  * then 0000101101; the same chain as the square root (libsecp256k1's). */
 static inline void secp__fe_inv(secp__fe *r, const secp__fe *a)
 {
-    secp__fe x2, x3, x6, x9, x11, x22, x44, x88, x176, x220, x223, t;
-    secp__fe_sqr(&x2, a);
-    secp__fe_mul(&x2, &x2, a);
-    secp__fe_sqr(&x3, &x2);
-    secp__fe_mul(&x3, &x3, a);
-    secp__fe_sqr_n(&x6, &x3, 3);
-    secp__fe_mul(&x6, &x6, &x3);
-    secp__fe_sqr_n(&x9, &x6, 3);
-    secp__fe_mul(&x9, &x9, &x3);
-    secp__fe_sqr_n(&x11, &x9, 2);
-    secp__fe_mul(&x11, &x11, &x2);
-    secp__fe_sqr_n(&x22, &x11, 11);
-    secp__fe_mul(&x22, &x22, &x11);
-    secp__fe_sqr_n(&x44, &x22, 22);
-    secp__fe_mul(&x44, &x44, &x22);
-    secp__fe_sqr_n(&x88, &x44, 44);
-    secp__fe_mul(&x88, &x88, &x44);
-    secp__fe_sqr_n(&x176, &x88, 88);
-    secp__fe_mul(&x176, &x176, &x88);
-    secp__fe_sqr_n(&x220, &x176, 44);
-    secp__fe_mul(&x220, &x220, &x44);
-    secp__fe_sqr_n(&x223, &x220, 3);
-    secp__fe_mul(&x223, &x223, &x3);
-    secp__fe_sqr_n(&t, &x223, 23);
-    secp__fe_mul(&t, &t, &x22);
+    secp__fe x2, t;
+    secp__fe_pow_head(&t, &x2, a);
     secp__fe_sqr_n(&t, &t, 5);
     secp__fe_mul(&t, &t, a);
     secp__fe_sqr_n(&t, &t, 3);

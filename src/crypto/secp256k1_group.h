@@ -113,6 +113,21 @@ static inline void secp__gej_double(secp__gej *r, const secp__gej *a)
     r->inf = 0;
 }
 
+/* The common end of both additions: X3 = rr^2 - hhh - 2v and
+ * Y3 = rr (v - X3) - t (Z3 already set). Clobbers v. */
+static inline void secp__gej_add_finish(secp__gej *r, const secp__fe *rr, const secp__fe *hhh,
+                                        secp__fe *v, const secp__fe *t)
+{
+    secp__fe_sqr(&r->x, rr);
+    secp__fe_sub(&r->x, &r->x, hhh);
+    secp__fe_sub(&r->x, &r->x, v);
+    secp__fe_sub(&r->x, &r->x, v);
+    secp__fe_sub(v, v, &r->x);
+    secp__fe_mul(v, v, rr);
+    secp__fe_sub(&r->y, v, t);
+    r->inf = 0;
+}
+
 /* r = a + b with b affine (8M + 3S). r may alias a. */
 static inline void secp__gej_add_ge(secp__gej *r, const secp__gej *a, const secp__ge *b)
 {
@@ -140,14 +155,7 @@ static inline void secp__gej_add_ge(secp__gej *r, const secp__gej *a, const secp
     secp__fe_mul(&v, &a->x, &hh);
     secp__fe_mul(&r->z, &a->z, &h);
     secp__fe_mul(&t, &a->y, &hhh);
-    secp__fe_sqr(&r->x, &rr);
-    secp__fe_sub(&r->x, &r->x, &hhh);
-    secp__fe_sub(&r->x, &r->x, &v);
-    secp__fe_sub(&r->x, &r->x, &v);
-    secp__fe_sub(&v, &v, &r->x);
-    secp__fe_mul(&v, &v, &rr);
-    secp__fe_sub(&r->y, &v, &t);
-    r->inf = 0;
+    secp__gej_add_finish(r, &rr, &hhh, &v, &t);
 }
 
 /* r = a + b (12M + 4S). r may alias a or b. */
@@ -186,14 +194,7 @@ static inline void secp__gej_add(secp__gej *r, const secp__gej *a, const secp__g
     secp__fe_mul(&t, &a->z, &b->z);
     secp__fe_mul(&r->z, &t, &h);
     secp__fe_mul(&t, &s1, &hhh);
-    secp__fe_sqr(&r->x, &rr);
-    secp__fe_sub(&r->x, &r->x, &hhh);
-    secp__fe_sub(&r->x, &r->x, &v);
-    secp__fe_sub(&r->x, &r->x, &v);
-    secp__fe_sub(&v, &v, &r->x);
-    secp__fe_mul(&v, &v, &rr);
-    secp__fe_sub(&r->y, &v, &t);
-    r->inf = 0;
+    secp__gej_add_finish(r, &rr, &hhh, &v, &t);
 }
 
 /* 1 if a is the point at infinity. */
