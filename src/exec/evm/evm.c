@@ -292,6 +292,17 @@ static void ret_take(struct frame *f, struct evm_result *r)
     r->output_len = 0;
 }
 
+/* Run a sub-call or create through the host into *r. 1 when the host
+ * failed (EVM_INTERNAL_ERROR: *r freed, the whole execution stops). */
+static int host_call(const struct evm_host *h, struct evm_result *r, const struct evm_message *m)
+{
+    memset(r, 0, sizeof *r);
+    h->call(h->ctx, r, m);
+    if (r->status != EVM_INTERNAL_ERROR) return 0;
+    evm_result_free(r);
+    return 1;
+}
+
 /* CALL, CALLCODE, DELEGATECALL, STATICCALL. args[] holds the operands in
  * stack order (top first); *res is set to 1 on success of the callee. */
 static enum evm_status op_call(struct frame *f, u256 *res, uint8_t op, const u256 *args)
@@ -350,12 +361,7 @@ static enum evm_status op_call(struct frame *f, u256 *res, uint8_t op, const u25
     }
 
     struct evm_result r;
-    memset(&r, 0, sizeof r);
-    h->call(h->ctx, &r, &m);
-    if (r.status == EVM_INTERNAL_ERROR) {
-        evm_result_free(&r);
-        return EVM_INTERNAL_ERROR;
-    }
+    if (host_call(h, &r, &m)) return EVM_INTERNAL_ERROR;
     ret_take(f, &r);
     *res = u256_from_u64(r.status == EVM_SUCCESS);
     size_t copy = out_n < f->ret_len ? out_n : f->ret_len;
@@ -399,12 +405,7 @@ static enum evm_status op_create(struct frame *f, u256 *res, uint8_t op, const u
     if (op == OP_CREATE2) m.create2_salt = to_b32(&args[3]);
 
     struct evm_result r;
-    memset(&r, 0, sizeof r);
-    h->call(h->ctx, &r, &m);
-    if (r.status == EVM_INTERNAL_ERROR) {
-        evm_result_free(&r);
-        return EVM_INTERNAL_ERROR;
-    }
+    if (host_call(h, &r, &m)) return EVM_INTERNAL_ERROR;
     f->gas -= m.gas - r.gas_left;
     f->refund += r.gas_refund;
     if (r.status == EVM_SUCCESS) {

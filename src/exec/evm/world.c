@@ -142,18 +142,25 @@ static struct acct *entry(struct world *w, const struct evm_address *a)
     return x;
 }
 
+/* Zero balance and nonce, drop the code (present and the hash are the
+ * caller's). */
+static void clear_account(struct acct *x)
+{
+    x->a.balance = u256_from_u64(0);
+    x->a.nonce = 0;
+    free(x->a.code);
+    x->a.code = NULL;
+    x->a.code_len = 0;
+}
+
 /* The account at a, created (journaled) if missing. NULL on ENOMEM. The
  * slots of a non-present record all hold zero (only warm marks). */
 static struct acct *get_or_create(struct world *w, const struct evm_address *a, int journal)
 {
     struct acct *x = entry(w, a);
     if (x && !x->a.present) {
+        clear_account(x);
         x->a.present = 1;
-        x->a.balance = u256_from_u64(0);
-        x->a.nonce = 0;
-        free(x->a.code);
-        x->a.code = NULL;
-        x->a.code_len = 0;
         empty_hash(&x->a.code_hash);
         x->touched_tx = x->created_tx = x->destructed_tx = 0;
         if (journal) jpush(w, (struct jentry){.kind = J_CREATE, .acct = idx(w, x)});
@@ -163,12 +170,8 @@ static struct acct *get_or_create(struct world *w, const struct evm_address *a, 
 
 static void delete_account(struct acct *x)
 {
+    clear_account(x);
     x->a.present = 0;
-    x->a.balance = u256_from_u64(0);
-    x->a.nonce = 0;
-    free(x->a.code);
-    x->a.code = NULL;
-    x->a.code_len = 0;
 }
 
 static int is_empty(const struct acct *x)
