@@ -20,9 +20,9 @@
 #define NODE_RECENT_BLOCKS 64   /* committed blocks kept decoded in memory */
 #define NODE_RECOVER_CHUNK 128  /* transactions per sender-recovery work item */
 #define NODE_GOSSIP_CHUNK  1024 /* ... of gossip: their signatures are checked in one batch */
-#define NODE_RECOVER_RUNNING                                                                  \
-    4                                  /* such items on the workers at once: the rest wait in \
-                                          the node, so a proposal's recovery overtakes them */
+/* Recovery work items on the workers at once: the rest wait in the node, so
+ * that a proposal's recovery overtakes them. */
+#define NODE_RECOVER_RUNNING     4
 #define NODE_SUBMIT_MAX_INFLIGHT 65536 /* transactions in recovery at once */
 #define NODE_FRAME_PBFT          1     /* net frame types (sync/ uses 0x10..0x12) */
 #define NODE_FRAME_TXS           2
