@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { freePort, startChain, TALLY_BIN } from '../e2e/lib/chain.mjs';
-import { Load, checkAgreement, heightOf, sleep, waitCommits, waitFor, waitHeight } from './lib/cluster.mjs';
+import { Load, checkAgreement, crashFollowerAndCatchUp, heightOf, sleep, waitCommits, waitFor,
+  waitHeight } from './lib/cluster.mjs';
 
 const N = 4;
 
@@ -44,26 +45,10 @@ test('4-node PBFT cluster: crashes, leader failure, wipe and resync, foreign CA,
       log(`load running: ${load.committed.size} committed`);
 
       // 1. kill -9 a follower: commits continue; restart: it catches up with the same state
-      let cs = await nodes[0].rpc('tally_consensus');
-      const follower = nodes[(cs.leaderIndex + 1) % N];
-      log(`kill -9 follower node${follower.index} (leader is ${cs.leader})`);
-      await follower.kill9();
-      await sleep(3000); // it misses a few seconds of blocks
-      await waitCommits(live(), 5, 30000, 'commits without a follower');
-      await follower.start();
-      const target = Math.max(...(await Promise.all(live().map(heightOf))));
-      await waitHeight([follower.url], target, 60000, `node${follower.index} catching up`);
-      {
-        const h = await heightOf(follower.url);
-        await waitHeight(live(), h);
-        const roots = await Promise.all(nodes.map((n) =>
-          n.rpc('eth_getBlockByNumber', ['0x' + h.toString(16), false])));
-        for (const b of roots) assert.equal(b.stateRoot, roots[0].stateRoot, `state root at ${h}`);
-        log(`node${follower.index} caught up to ${h}; state roots agree`);
-      }
+      await crashFollowerAndCatchUp(nodes, live, { downMs: 3000, log });
 
       // 2. kill -9 the current leader: a view change happens, commits continue
-      cs = await nodes[0].rpc('tally_consensus');
+      const cs = await nodes[0].rpc('tally_consensus');
       const leader = nodes[cs.leaderIndex];
       const vcBefore = await Promise.all(nodes.map((n) => n.rpc('tally_consensus')
         .then((c) => c.viewChanges)));

@@ -25,7 +25,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { REPO, startChain, TALLY_BIN, testSeed } from '../e2e/lib/chain.mjs';
-import { Load, checkAgreement, heightOf, sleep, waitCommits, waitFor, waitHeight } from './lib/cluster.mjs';
+import { Load, checkAgreement, crashFollowerAndCatchUp, heightOf, sleep, waitCommits, waitFor }
+  from './lib/cluster.mjs';
 
 const N = 4;
 const DELAY_MS = 20;
@@ -370,21 +371,7 @@ test(`4-node PBFT cluster in network namespaces, ${DELAY_MS} ms delay and ${LOSS
       assert.ok(stall < 10000, `no block on some node for ${stall} ms`);
 
       // kill -9 a follower: commits continue; restarted, it catches up
-      const cs = await nodes[0].rpc('tally_consensus');
-      const follower = nodes[(cs.leaderIndex + 1) % N];
-      log(`kill -9 follower node${follower.index} (leader is ${cs.leader})`);
-      await follower.kill9();
-      await sleep(2000);
-      await waitCommits(live(), 5, 30000, 'commits without a follower');
-      await follower.start();
-      const target = Math.max(...(await Promise.all(live().map(heightOf))));
-      await waitHeight([follower.url], target, 60000, `node${follower.index} catching up`);
-      const h = await heightOf(follower.url);
-      await waitHeight(live(), h);
-      const blocks = await Promise.all(nodes.map((n) =>
-        n.rpc('eth_getBlockByNumber', ['0x' + h.toString(16), false])));
-      for (const b of blocks) assert.equal(b.stateRoot, blocks[0].stateRoot, `state root at ${h}`);
-      log(`node${follower.index} caught up to ${h}; state roots agree`);
+      await crashFollowerAndCatchUp(nodes, live, { downMs: 2000, log });
       await waitCommits(live(), 3, 30000, 'commits with all four again');
       log('commits with all four again');
     } finally {

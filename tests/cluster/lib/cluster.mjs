@@ -167,3 +167,28 @@ export async function checkAgreement(nodes, load, { timeout = 40000, log = () =>
     `acknowledged transfers present everywhere (${load.sent} sent, ${load.errors} client errors)`);
   return h;
 }
+
+/**
+ * kill -9 the follower after the current leader, let the others commit 5
+ * blocks without it (after downMs), restart it, wait until it catches up and
+ * check that every node has the same state root at its height. live() gives
+ * the urls of running nodes. Returns the follower.
+ */
+export async function crashFollowerAndCatchUp(nodes, live, { downMs, log = () => {} }) {
+  const cs = await nodes[0].rpc('tally_consensus');
+  const follower = nodes[(cs.leaderIndex + 1) % nodes.length];
+  log(`kill -9 follower node${follower.index} (leader is ${cs.leader})`);
+  await follower.kill9();
+  await sleep(downMs); // it misses some blocks
+  await waitCommits(live(), 5, 30000, 'commits without a follower');
+  await follower.start();
+  const target = Math.max(...(await Promise.all(live().map(heightOf))));
+  await waitHeight([follower.url], target, 60000, `node${follower.index} catching up`);
+  const h = await heightOf(follower.url);
+  await waitHeight(live(), h);
+  const blocks = await Promise.all(nodes.map((n) =>
+    n.rpc('eth_getBlockByNumber', ['0x' + h.toString(16), false])));
+  for (const b of blocks) assert.equal(b.stateRoot, blocks[0].stateRoot, `state root at ${h}`);
+  log(`node${follower.index} caught up to ${h}; state roots agree`);
+  return follower;
+}
