@@ -303,6 +303,7 @@ static int apply_block(struct world *w, const cJSON *b, char *why, size_t whylen
         jtx_free(&t);
         if (rc == TALLY_ENOMEM) return -2;
         if (rc) return -1;
+        free(r.output);
         used += r.gas_used;
     }
     return 0;
@@ -317,7 +318,7 @@ static void add_reason(char *why, size_t whylen, const char *fmt, const char *a,
     snprintf(why + n, whylen - n, fmt, a, b);
 }
 
-static int compare_post(const struct world *w, const cJSON *post, char *why, size_t whylen)
+static int compare_post(struct world *w, const cJSON *post, char *why, size_t whylen)
 {
     int bad = 0;
     why[0] = 0;

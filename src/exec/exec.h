@@ -1,6 +1,7 @@
-/* Applying transactions to the state. Today: native value transfers with
- * EIP-1559 style fees. Contract creation and calls into code come with the
- * EVM issue; exec_tx is the seam where the interpreter plugs in. */
+/* Applying transactions to the state: native value transfers with EIP-1559
+ * style fees, and contract creation and calls run by the EVM (exec/evm) on a
+ * world read through from the state and written back when the transaction
+ * ends (docs/evm.md, "In the node"). */
 #ifndef TALLY_EXEC_EXEC_H
 #define TALLY_EXEC_EXEC_H
 #include <stddef.h>
@@ -29,9 +30,11 @@ struct block_env {
     uint8_t proposer[20]; /* receives the tips */
     u256 base_fee;
     uint64_t gas_limit;
+    /* BLOCKHASH: the hash of an earlier block (asked only for the 256 below
+     * height); NULL answers zero. */
+    int (*block_hash)(void *arg, uint64_t height, uint8_t out[32]);
+    void *block_hash_arg;
 };
-
-#define EXEC_REASON_NO_EVM "contract execution is not supported yet (EVM issue)"
 
 /* 1 if addr is one of rules' issuers. */
 int exec_is_issuer(const struct chain_rules *rules, const uint8_t addr[20]);
@@ -39,9 +42,10 @@ int exec_is_issuer(const struct chain_rules *rules, const uint8_t addr[20]);
 /* Execute tx (sender recovered) on st's pending state in block env, where
  * block_gas_used gas was used by the block's earlier transactions.
  *
- * Returns 0 if the tx is included: *rc is filled (status 1; or status 0 with
- * rc->reason for a failed-but-included tx, e.g. contract creation before the
- * EVM, which still pays intrinsic gas and bumps the nonce). The sender pays
+ * Returns 0 if the tx is included: *rc is filled (status 1 with the logs; or
+ * status 0 with rc->reason for a failed-but-included tx, e.g. a contract
+ * call that reverted, which pays its gas and bumps the nonce and leaves no
+ * other trace). rc owns its logs (receipt_clear). The sender pays
  * gas_used * effective price plus the value; the base fee part is burnt, the
  * tip goes to env->proposer. An issuer's value is minted (the receiver is
  * credited, the issuer only pays the fee).
@@ -59,5 +63,49 @@ int exec_is_issuer(const struct chain_rules *rules, const uint8_t addr[20]);
 TALLY_WUR int exec_tx(struct state *st, struct receipt *rc, const struct tx *tx,
                       const struct block_env *env, const struct chain_rules *rules,
                       uint64_t block_gas_used, char *why, size_t whylen);
+
+/* A message that is not a transaction (eth_call, eth_estimateGas). */
+struct exec_call {
+    uint8_t from[20];
+    int has_to; /* 0: contract creation (data is the initcode) */
+    uint8_t to[20];
+    u256 value;
+    const uint8_t *data;
+    size_t data_len;
+    uint64_t gas; /* gas limit, intrinsic gas included */
+};
+
+struct exec_call_result {
+    int status;         /* 1 success, 0 failed (reverted or halted) */
+    uint64_t gas_used;  /* intrinsic gas included, after refunds */
+    uint64_t gas_spent; /* the same before refunds (a lower bound for a limit) */
+    uint8_t *output;    /* return or revert data (malloc()ed; free it), NULL if none */
+    size_t output_len;
+    char reason[RECEIPT_REASON_MAX]; /* why it failed ("" on success) */
+};
+
+/* Run call c on the committed state (what RPC serves) in block env, charging
+ * no fee (gas price 0) and changing nothing: every change is dropped. The
+ * sender needs the value. Errors: TALLY_EINTRINSIC (gas below the intrinsic
+ * gas), TALLY_EGAS (gas above the chain's transaction limit), TALLY_EFUNDS
+ * (value above the balance), TALLY_ETOOBIG (initcode too long), TALLY_ENOMEM
+ * and state errors; why (may be NULL) gets the reason. */
+TALLY_WUR int exec_call(struct state *st, struct exec_call_result *out, const struct exec_call *c,
+                        const struct block_env *env, const struct chain_rules *rules, char *why,
+                        size_t whylen);
+
+/* eth_estimateGas: the least gas limit (<= c->gas) with which c succeeds,
+ * found by running it (binary search over the limit, as Ethereum clients
+ * do: the 63/64 rule and refunds make the gas used not enough). When c
+ * fails even with c->gas, returns 0 with out->status 0 and the failure in
+ * out (reason, revert data). Errors: as exec_call. */
+TALLY_WUR int exec_estimate_gas(struct state *st, struct exec_call_result *out, uint64_t *gas,
+                                const struct exec_call *c, const struct block_env *env,
+                                const struct chain_rules *rules, char *why, size_t whylen);
+
+/* Decode the reason of revert data: Error(string) -> "execution reverted:
+ * <text>" (non-printable bytes as '?'), Panic(uint256) -> "execution
+ * reverted: panic 0x..", anything else -> "execution reverted". */
+void exec_revert_reason(char *out, size_t outlen, const uint8_t *data, size_t len);
 
 #endif

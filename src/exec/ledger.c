@@ -44,6 +44,10 @@ struct ledger {
     struct txindex_entry *merge_v;
     size_t merge_n, merge_pos;
     uint64_t merge_upto;
+    /* Hashes of the newest blocks (BLOCKHASH), by height % LEDGER_HASHES;
+     * hash_at[i] is the height + 1 of hashes[i] (0: empty). */
+    uint8_t hashes[LEDGER_HASHES][32];
+    uint64_t hash_at[LEDGER_HASHES];
     char errmsg[256];
 };
 
@@ -125,9 +129,38 @@ const char *ledger_errmsg(const struct ledger *l)
     return l->errmsg;
 }
 
+static void remember_hash(struct ledger *l, uint64_t height, const uint8_t hash[32])
+{
+    memcpy(l->hashes[height % LEDGER_HASHES], hash, 32);
+    l->hash_at[height % LEDGER_HASHES] = height + 1;
+}
+
+/* block_env.block_hash: recent blocks from memory, older ones from the
+ * store (they are durable: only the newest few can be unwritten). */
+static int block_hash_of(void *arg, uint64_t height, uint8_t out[32])
+{
+    struct ledger *l = arg;
+    if (l->hash_at[height % LEDGER_HASHES] == height + 1) {
+        memcpy(out, l->hashes[height % LEDGER_HASHES], 32);
+        return 0;
+    }
+    if (height > l->height) return TALLY_ENOTFOUND;
+    struct store_txn *t;
+    struct block *b;
+    int rc = store_txn_begin(l->st, &t, 0);
+    if (rc) return rc;
+    rc = chainstore_block(t, &b, height);
+    store_txn_abort(t);
+    if (rc) return rc;
+    memcpy(out, b->hash, 32);
+    block_free(b);
+    return 0;
+}
+
 /* The committed head and the tip both at b (nothing is being written). */
 static void set_head(struct ledger *l, uint64_t height, const uint8_t hash[32], uint64_t ts)
 {
+    remember_hash(l, height, hash);
     l->height = l->tip_height = height;
     memcpy(l->head, hash, 32);
     memcpy(l->tip, hash, 32);
@@ -443,6 +476,8 @@ int ledger_build(struct ledger *l, struct block **out, struct receipt **out_rcpt
     memcpy(env.proposer, proposer, 20);
     env.base_fee = l->rules.base_fee;
     env.gas_limit = l->rules.block_gas_limit;
+    env.block_hash = block_hash_of;
+    env.block_hash_arg = l;
 
     uint64_t gas = 0;
     size_t bytes = 4096; /* header, list prefixes, certificate slack */
@@ -463,10 +498,13 @@ int ledger_build(struct ledger *l, struct block **out, struct receipt **out_rcpt
         }
         struct tx *copy = tx_clone(tx);
         if (!copy) {
+            receipt_clear(&rcpts[b->ntx]);
             state_revert(l->state, mark);
             rc = TALLY_ENOMEM;
             goto fail;
         }
+        rcpts[b->ntx].first_log =
+            b->ntx ? rcpts[b->ntx - 1].first_log + rcpts[b->ntx - 1].nlogs : 0;
         b->txs[b->ntx++] = copy;
         gas = rcpts[b->ntx - 1].cumulative_gas;
         bytes += tx->raw_len + 8;
@@ -494,8 +532,8 @@ int ledger_build(struct ledger *l, struct block **out, struct receipt **out_rcpt
     return 0;
 fail:
     state_discard(l->state);
+    receipts_free(rcpts, b ? b->ntx : 0);
     block_free(b);
-    free(rcpts);
     if (!l->errmsg[0]) lfail(l, rc, "building block: %s", tally_strerror(rc));
     return rc;
 }
@@ -546,11 +584,15 @@ int ledger_execute(struct ledger *l, struct receipt **out_rcpts, const struct bl
     memcpy(env.proposer, b->h.proposer, 20);
     env.base_fee = b->h.base_fee;
     env.gas_limit = b->h.gas_limit;
+    env.block_hash = block_hash_of;
+    env.block_hash_arg = l;
     uint64_t gas = 0;
     char txwhy[256];
     uint8_t root[32];
+    size_t done = 0; /* receipts filled */
     for (size_t i = 0; i < b->ntx; i++) {
         rc = exec_tx(l->state, &rcpts[i], b->txs[i], &env, &l->rules, gas, txwhy, sizeof txwhy);
+        if (!rc) done = i + 1;
         if (rc && !tx_refusal(rc)) {
             lfail(l, rc, "executing tx %zu: %s", i, txwhy);
             goto fail;
@@ -562,6 +604,7 @@ int ledger_execute(struct ledger *l, struct receipt **out_rcpts, const struct bl
             goto fail;
         }
         gas = rcpts[i].cumulative_gas;
+        rcpts[i].first_log = i ? rcpts[i - 1].first_log + rcpts[i - 1].nlogs : 0;
     }
     if (gas != b->h.gas_used) {
         rc = bad(l, why, whylen, "gas used %llu, header says %llu", (unsigned long long)gas,
@@ -584,7 +627,7 @@ int ledger_execute(struct ledger *l, struct receipt **out_rcpts, const struct bl
     return 0;
 fail:
     state_discard(l->state);
-    free(rcpts);
+    receipts_free(rcpts, done);
     if (!l->errmsg[0]) lfail(l, rc, "executing block: %s", tally_strerror(rc));
     return rc;
 }
@@ -709,6 +752,7 @@ int ledger_commit_prepare(struct ledger *l, struct ledger_job **out, const struc
     l->pending = 0;
     l->tip_height = b->h.height;
     memcpy(l->tip, b->hash, 32);
+    remember_hash(l, b->h.height, b->hash);
     l->tip_ts = b->h.timestamp_ms;
     l->tip_txs += b->ntx;
     l->jobs++;
@@ -723,6 +767,17 @@ fail:
               tally_strerror(rc));
     log_error("ledger", "%s", l->errmsg);
     return rc;
+}
+
+void ledger_call_env(struct ledger *l, struct block_env *env, uint64_t timestamp_ms)
+{
+    memset(env, 0, sizeof *env);
+    env->height = l->height + 1;
+    env->timestamp_ms = timestamp_ms > l->head_ts ? timestamp_ms : l->head_ts;
+    env->base_fee = l->rules.base_fee;
+    env->gas_limit = l->rules.block_gas_limit;
+    env->block_hash = block_hash_of;
+    env->block_hash_arg = l;
 }
 
 void ledger_set_txindex_merge(struct ledger *l, size_t n, size_t chunk)
@@ -808,6 +863,7 @@ int ledger_validate(struct ledger *l, uint64_t from, uint64_t to, char *why, siz
     uint8_t prev[32] = {0}, h32[32];
     struct block *b = NULL;
     struct receipt *rcpts = NULL;
+    size_t nr = 0;
     for (uint64_t h = from ? from - 1 : 0; h <= to; h++) {
         const uint8_t *raw;
         size_t len;
@@ -849,7 +905,8 @@ int ledger_validate(struct ledger *l, uint64_t from, uint64_t to, char *why, siz
                      (unsigned long long)h);
             break;
         }
-        free(rcpts);
+        receipts_free(rcpts, nr);
+        nr = 0;
         rcpts = malloc((b->ntx ? b->ntx : 1) * sizeof *rcpts);
         if (!rcpts) {
             rc = TALLY_ENOMEM;
@@ -863,6 +920,8 @@ int ledger_validate(struct ledger *l, uint64_t from, uint64_t to, char *why, siz
             else if (chainstore_receipt(t, &rcpts[i], h, (uint32_t)i))
                 rc = bad(l, why, whylen, "receipt of block %llu tx %zu is missing",
                          (unsigned long long)h, i);
+            else
+                nr = i + 1;
         }
         if (rc) break;
         if ((rc = block_receipts_root(h32, rcpts, b->ntx))) break;
@@ -878,7 +937,7 @@ int ledger_validate(struct ledger *l, uint64_t from, uint64_t to, char *why, siz
         }
         memcpy(prev, b->hash, 32);
     }
-    free(rcpts);
+    receipts_free(rcpts, nr);
     block_free(b);
     store_txn_abort(t);
     if (rc && !l->errmsg[0]) lfail(l, rc, "validate: %s", tally_strerror(rc));

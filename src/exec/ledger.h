@@ -18,6 +18,8 @@
 #define LEDGER_META_GENESIS "genesis"      /* genesis block hash */
 #define LEDGER_META_CHAIN   "chain_config" /* Keccak of chain id, tx gas limit, issuers */
 
+#define LEDGER_HASHES 256 /* block hashes kept in memory for BLOCKHASH */
+
 struct ledger;
 
 /* Open the ledger over st (which must outlive it). rules are copied (the
@@ -165,6 +167,10 @@ void ledger_set_txindex_merge(struct ledger *l, size_t n, size_t chunk);
  * the height. Errors: TALLY_ENOTFOUND, TALLY_EDECODE. */
 TALLY_WUR int ledger_tx_loc(struct ledger *l, struct store_txn *t, uint64_t *height,
                             uint32_t *index, const uint8_t txhash[32]);
+
+/* The environment a call (eth_call, eth_estimateGas) runs in: the block
+ * after the committed head, proposed by nobody, at timestamp_ms. */
+void ledger_call_env(struct ledger *l, struct block_env *env, uint64_t timestamp_ms);
 
 /* Drop the pending state of a built/executed block that will not be committed. */
 void ledger_discard(struct ledger *l);

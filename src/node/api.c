@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "node/api_int.h"
 #include "node/node_int.h"
 #include "crypto/keccak.h"
 #include "store/chainstore.h"
@@ -17,7 +18,7 @@
 
 /* ---- JSON helpers ---- */
 
-static cJSON *j_hex(const uint8_t *p, size_t len)
+cJSON *j_hex(const uint8_t *p, size_t len)
 {
     char small[256];
     char *s = len * 2 + 3 <= sizeof small ? small : malloc(len * 2 + 3);
@@ -28,39 +29,39 @@ static cJSON *j_hex(const uint8_t *p, size_t len)
     return j;
 }
 
-static cJSON *j_qty(uint64_t v)
+cJSON *j_qty(uint64_t v)
 {
     char s[24];
     hex_quantity_from_u64(s, v);
     return cJSON_CreateString(s);
 }
 
-static cJSON *j_u256(const u256 *v)
+cJSON *j_u256(const u256 *v)
 {
     char s[70];
     u256_to_hex(s, v);
     return cJSON_CreateString(s);
 }
 
-static const cJSON *param(const cJSON *params, int i)
+const cJSON *param(const cJSON *params, int i)
 {
     return cJSON_IsArray(params) ? cJSON_GetArrayItem(params, i) : NULL;
 }
 
-static int param_bytes(const cJSON *params, int i, uint8_t *out, size_t n)
+int param_bytes(const cJSON *params, int i, uint8_t *out, size_t n)
 {
     const cJSON *p = param(params, i);
     return cJSON_IsString(p) && !hex_decode_fixed(out, n, p->valuestring) ? 0 : -1;
 }
 
-static void bad_params(struct rpc_req *req, const char *msg)
+void bad_params(struct rpc_req *req, const char *msg)
 {
     rpc_reply_error(req, RPC_INVALID_PARAMS, msg, NULL);
 }
 
 /* "latest" | "pending" | "safe" | "finalized" | "earliest" | quantity -> height.
  * A missing tag means latest. Returns -1 on a malformed tag. */
-static int block_tag(struct node *n, const cJSON *tag, uint64_t *height)
+int block_tag(struct node *n, const cJSON *tag, uint64_t *height)
 {
     uint64_t head = ledger_height(n->ledger);
     if (!tag || cJSON_IsNull(tag)) {
@@ -124,8 +125,6 @@ static cJSON *tx_json(const struct tx *tx, const struct block *b, size_t index)
     return o;
 }
 
-static const uint8_t zero_bloom[256];
-
 static cJSON *receipt_json(struct node *n, const struct block *b, size_t index,
                            const struct receipt *r)
 {
@@ -144,8 +143,10 @@ static cJSON *receipt_json(struct node *n, const struct block *b, size_t index,
     cJSON_AddItemToObject(o, "effectiveGasPrice", j_u256(&price));
     cJSON_AddItemToObject(o, "contractAddress",
                           r->has_contract ? j_hex(r->contract, 20) : cJSON_CreateNull());
-    cJSON_AddItemToObject(o, "logs", cJSON_CreateArray());
-    cJSON_AddItemToObject(o, "logsBloom", j_hex(zero_bloom, 256));
+    uint8_t bloom[256] = {0};
+    receipt_bloom(bloom, r);
+    cJSON_AddItemToObject(o, "logs", logs_json(b, index, r));
+    cJSON_AddItemToObject(o, "logsBloom", j_hex(bloom, 256));
     cJSON_AddItemToObject(o, "type", j_qty(tx->type));
     cJSON_AddItemToObject(o, "status", j_qty(r->status));
     if (r->reason[0]) cJSON_AddStringToObject(o, "error", r->reason);
@@ -157,7 +158,7 @@ static const uint8_t empty_uncles[32] = {
     0x1d, 0xcc, 0x4d, 0xe8, 0xde, 0xc7, 0x5d, 0x7a, 0xab, 0x85, 0xb5, 0x67, 0xb6, 0xcc, 0xd4, 0x1a,
     0xd3, 0x12, 0x45, 0x1b, 0x94, 0x8a, 0x74, 0x13, 0xf0, 0xa1, 0x42, 0xfd, 0x40, 0xd4, 0x93, 0x47};
 
-static cJSON *block_json(const struct block *b, int full)
+static cJSON *block_json(const struct block *b, int full, const uint8_t bloom[256])
 {
     static const uint8_t zero8[8], zero32[32];
     cJSON *o = cJSON_CreateObject();
@@ -170,7 +171,7 @@ static cJSON *block_json(const struct block *b, int full)
     cJSON_AddItemToObject(o, "nonce", j_hex(zero8, 8));
     cJSON_AddItemToObject(o, "mixHash", j_hex(zero32, 32));
     cJSON_AddItemToObject(o, "sha3Uncles", j_hex(empty_uncles, 32));
-    cJSON_AddItemToObject(o, "logsBloom", j_hex(zero_bloom, 256));
+    cJSON_AddItemToObject(o, "logsBloom", j_hex(bloom, 256));
     cJSON_AddItemToObject(o, "transactionsRoot", j_hex(h->tx_root, 32));
     cJSON_AddItemToObject(o, "stateRoot", j_hex(h->state_root, 32));
     cJSON_AddItemToObject(o, "receiptsRoot", j_hex(h->receipts_root, 32));
@@ -222,7 +223,7 @@ static int find_tx(struct node *n, const uint8_t hash[32], struct block **b, int
     if (!rc && rcpt) {
         struct recent_block *r = &n->recent[height % NODE_RECENT_BLOCKS];
         if (r->b && r->b->h.height == height && *index < r->b->ntx)
-            *rcpt = r->rcpts[*index];
+            rc = receipt_copy(rcpt, &r->rcpts[*index]);
         else
             rc = chainstore_receipt(t, rcpt, height, *index);
     }
@@ -231,8 +232,9 @@ static int find_tx(struct node *n, const uint8_t hash[32], struct block **b, int
     rc = node_block_at(n, b, owned, height);
     if (!rc && *index >= (*b)->ntx) {
         if (*owned) block_free(*b);
-        return TALLY_ENOTFOUND;
+        rc = TALLY_ENOTFOUND;
     }
+    if (rc && rcpt) receipt_clear(rcpt);
     return rc;
 }
 
@@ -331,15 +333,6 @@ static void m_get_tx_count(void *ctx, struct rpc_req *req, const cJSON *params)
     rpc_reply_result(req, j_qty(nonce));
 }
 
-static void m_get_code(void *ctx, struct rpc_req *req, const cJSON *params)
-{
-    struct node *n = ctx;
-    uint8_t addr[20];
-    struct account acc;
-    if (account_param(n, req, params, addr, &acc)) return;
-    rpc_reply_result(req, cJSON_CreateString("0x")); /* no contracts before the EVM */
-}
-
 static void m_send_raw(void *ctx, struct rpc_req *req, const cJSON *params)
 {
     struct node *n = ctx;
@@ -392,6 +385,7 @@ static void m_get_receipt(void *ctx, struct rpc_req *req, const cJSON *params)
         return;
     }
     rpc_reply_result(req, receipt_json(n, b, idx, &r));
+    receipt_clear(&r);
     if (owned) block_free(b);
 }
 
@@ -403,7 +397,9 @@ static void reply_block(struct node *n, struct rpc_req *req, uint64_t height, in
         rpc_reply_result(req, cJSON_CreateNull());
         return;
     }
-    rpc_reply_result(req, block_json(b, full));
+    uint8_t bloom[256];
+    block_bloom(n, b, bloom);
+    rpc_reply_result(req, block_json(b, full, bloom));
     if (owned) block_free(b);
 }
 
@@ -456,43 +452,6 @@ static void m_block_tx_count(void *ctx, struct rpc_req *req, const cJSON *params
     }
     rpc_reply_result(req, j_qty(b->ntx));
     if (owned) block_free(b);
-}
-
-/* Transfers only until the EVM: intrinsic gas of the call object. */
-static void m_estimate_gas(void *ctx, struct rpc_req *req, const cJSON *params)
-{
-    const cJSON *call = param(params, 0);
-    if (!cJSON_IsObject(call)) {
-        bad_params(req, "expected [{from, to, value, data}]");
-        return;
-    }
-    const cJSON *to = cJSON_GetObjectItemCaseSensitive(call, "to");
-    const cJSON *data = cJSON_GetObjectItemCaseSensitive(call, "data");
-    if (!data) data = cJSON_GetObjectItemCaseSensitive(call, "input");
-    int create = !to || cJSON_IsNull(to);
-    size_t got = 0;
-    uint8_t *buf = NULL;
-    if (cJSON_IsString(data)) {
-        size_t len = strlen(data->valuestring);
-        buf = malloc(len / 2 + 1);
-        if (!buf || hex_decode(buf, len / 2 + 1, &got, data->valuestring, len)) {
-            free(buf);
-            bad_params(req, "data must be 0x-prefixed hex");
-            return;
-        }
-    }
-    rpc_reply_result(req, j_qty(tx_intrinsic_gas_of(buf, got, create, 0, 0)));
-    free(buf);
-}
-
-/* No contracts before the EVM issue: every call returns empty data. */
-static void m_call(void *ctx, struct rpc_req *req, const cJSON *params)
-{
-    if (!cJSON_IsObject(param(params, 0))) {
-        bad_params(req, "expected [{to, data}, block]");
-        return;
-    }
-    rpc_reply_result(req, cJSON_CreateString("0x"));
 }
 
 static size_t connected_peers(struct node *n)
@@ -714,6 +673,7 @@ static void m_tally_tx_status(void *ctx, struct rpc_req *req, const cJSON *param
         cJSON_AddNumberToObject(o, "transactionIndex", idx);
         cJSON_AddBoolToObject(o, "success", r.status == 1);
         if (r.reason[0]) cJSON_AddStringToObject(o, "reason", r.reason);
+        receipt_clear(&r);
         if (owned) block_free(b);
     } else if ((why = node_find_dropped(n, hash))) {
         cJSON_AddStringToObject(o, "status", "dropped");
@@ -834,7 +794,6 @@ int node_api_register(struct node *n)
         {"eth_blockNumber", m_block_number},
         {"eth_getBalance", m_get_balance},
         {"eth_getTransactionCount", m_get_tx_count},
-        {"eth_getCode", m_get_code},
         {"eth_sendRawTransaction", m_send_raw},
         {"eth_getTransactionByHash", m_get_tx},
         {"eth_getTransactionReceipt", m_get_receipt},
@@ -843,8 +802,6 @@ int node_api_register(struct node *n)
         {"eth_getBlockTransactionCountByNumber", m_block_tx_count},
         {"eth_gasPrice", m_gas_price},
         {"eth_maxPriorityFeePerGas", m_zero},
-        {"eth_estimateGas", m_estimate_gas},
-        {"eth_call", m_call},
         {"tally_status", m_tally_status},
         {"tally_pool", m_tally_pool},
         {"tally_peers", m_tally_peers},
@@ -866,5 +823,5 @@ int node_api_register(struct node *n)
         if (rpc_register_method(n->rpc, methods[i].name, methods[i].fn)) return TALLY_ENOMEM;
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         if (rpc_register_op(n->rpc, ops[i].name, ops[i].fn)) return TALLY_ENOMEM;
-    return 0;
+    return node_api_evm_register(n);
 }

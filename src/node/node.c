@@ -71,8 +71,8 @@ int node_block_at(struct node *n, struct block **out, int *owned, uint64_t heigh
 static void remember_block(struct node *n, struct block *b, struct receipt *rcpts)
 {
     struct recent_block *r = &n->recent[b->h.height % NODE_RECENT_BLOCKS];
+    receipts_free(r->rcpts, r->b ? r->b->ntx : 0);
     block_free(r->b);
-    free(r->rcpts);
     r->b = b;
     r->rcpts = rcpts;
 }
@@ -307,8 +307,8 @@ static void finish_block(struct node *n, struct node_commit *c)
     int rc = ledger_commit_finish(n->ledger, c->job);
     if (rc) {
         fail_stop(n, rc, ledger_errmsg(n->ledger));
+        receipts_free(c->rcpts, c->b ? c->b->ntx : 0);
         block_free(c->b);
-        free(c->rcpts);
         free(c);
         return;
     }
@@ -326,6 +326,7 @@ static void finish_block(struct node *n, struct node_commit *c)
             (unsigned long long)height, b->ntx, h, (unsigned long long)b->h.view,
             (double)c->build_ns / 1e6, (double)c->write_ns / 1e6, (double)wait_ns / 1e6,
             pool_count(n->pool), c->own ? "" : " (sync)");
+    node_api_block_committed(n, b, c->rcpts);
     remember_block(n, b, c->rcpts);
     free(c);
 }
@@ -420,8 +421,8 @@ static void writer_free(struct node *n)
     if (!w) return;
     for (struct node_commit *c = w->todo, *next; c; c = next) {
         next = c->next;
+        receipts_free(c->rcpts, c->b ? c->b->ntx : 0);
         block_free(c->b);
-        free(c->rcpts);
         free(c->data);
         free(c); /* the job leaks with its batch: cannot happen after a clean stop */
     }
@@ -456,8 +457,8 @@ void node_ledger_discard(struct node *n)
 {
     if (!n->cur.b) return;
     ledger_discard(n->ledger);
+    receipts_free(n->cur.rcpts, n->cur.b->ntx);
     block_free(n->cur.b);
-    free(n->cur.rcpts);
     n->cur.b = NULL;
     n->cur.rcpts = NULL;
 }
@@ -483,8 +484,8 @@ static int node_ledger_build(struct node *n, size_t ready, uint64_t view)
     b->h.view = view; /* the header carries the view; the hash covers it */
     if ((rc = block_seal(b))) {
         ledger_discard(n->ledger);
+        receipts_free(rcpts, b->ntx);
         block_free(b);
-        free(rcpts);
         return rc;
     }
     n->cur.b = b;
@@ -562,8 +563,8 @@ int node_ledger_commit_cur(struct node *n, const uint8_t *cert, size_t cert_len)
     n->cur.rcpts = NULL;
     int rc = hand_block(n, b, rcpts, 1, n->cur.ns);
     if (rc) {
+        receipts_free(rcpts, b->ntx);
         block_free(b);
-        free(rcpts);
     }
     return rc;
 }
@@ -581,7 +582,7 @@ int node_ledger_apply(struct node *n, struct block *b)
         return rc;
     }
     rc = hand_block(n, b, rcpts, 0, clock_mono_ns() - t0);
-    if (rc) free(rcpts);
+    if (rc) receipts_free(rcpts, b->ntx);
     return rc;
 }
 
@@ -721,9 +722,10 @@ static int open_all(struct node *n, const char *dir)
 
 static void close_all(struct node *n)
 {
+    node_api_close(n);
     for (size_t i = 0; i < NODE_RECENT_BLOCKS; i++) {
+        receipts_free(n->recent[i].rcpts, n->recent[i].b ? n->recent[i].b->ntx : 0);
         block_free(n->recent[i].b);
-        free(n->recent[i].rcpts);
     }
     struct submit_work **slots[2] = {&n->collect, &n->collect_peer};
     for (int k = 0; k < 2; k++) {

@@ -103,6 +103,7 @@ struct node_cur {
 struct pbft_queued; /* events raised while pbft_step's updates are performed */
 struct held_msg;    /* a PBFT message held until the state it depends on is durable */
 struct exec_job;
+struct node_sub; /* api_evm.c: an eth_subscribe subscription */
 
 struct node {
     struct node_cfg cfg;
@@ -170,10 +171,17 @@ struct node {
     uint64_t persist_done;      /* ... of which durable */
     struct held_msg *held_head; /* PBFT messages waiting for a durable state */
     struct held_msg *held_tail;
+    /* eth_subscribe (api_evm.c) */
+    struct node_sub *subs;
+    uint64_t sub_seq;
 };
 
 /* api.c: register JSON-RPC methods and WS ops. */
 int node_api_register(struct node *n);
+/* api_evm.c: a block is committed (durable): notify the subscribers. */
+void node_api_block_committed(struct node *n, const struct block *b, const struct receipt *rcpts);
+/* api_evm.c: drop every subscription (node shutdown). */
+void node_api_close(struct node *n);
 
 /* submit.c: decode a raw transaction (hex) and queue it for recovery and
  * admission; the reply goes to req (JSON-RPC) or into merge. */

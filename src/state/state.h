@@ -1,4 +1,5 @@
-/* Accounts (balance, nonce) over the store, with a bounded in-memory cache of
+/* Accounts (balance, nonce, code hash), contract storage slots and contract
+ * code over the store, with a bounded in-memory cache of
  * committed accounts, a pending layer for the block being executed, and a
  * journal for undoing part of it. The state root is a hash chain over the
  * per-block diffs (docs/state.md).
@@ -30,6 +31,7 @@
 struct account {
     u256 balance;
     uint64_t nonce;
+    uint8_t code_hash[32]; /* Keccak of the contract code; all zero: no code */
 };
 
 struct state;
@@ -57,6 +59,35 @@ TALLY_WUR int state_get_committed(struct state *s, struct account *out, const ui
  * or state_commit_done), written or not, ignoring pending changes: the state
  * the next block builds on (pool nonces). Errors: as state_get. */
 TALLY_WUR int state_get_latest(struct state *s, struct account *out, const uint8_t addr[20]);
+
+/* Storage slot `slot` of the contract at addr (32 big-endian bytes; zero if
+ * unset), in the same three views as the accounts: pending over latest
+ * (execution), latest (after the newest block built) and committed (RPC).
+ * Errors: TALLY_EDECODE (corrupt stored slot), store errors. */
+TALLY_WUR int state_get_slot(struct state *s, uint8_t out[32], const uint8_t addr[20],
+                             const uint8_t slot[32]);
+TALLY_WUR int state_get_latest_slot(struct state *s, uint8_t out[32], const uint8_t addr[20],
+                                    const uint8_t slot[32]);
+TALLY_WUR int state_get_committed_slot(struct state *s, uint8_t out[32], const uint8_t addr[20],
+                                       const uint8_t slot[32]);
+
+/* Set a pending storage slot (journaled; zero deletes it). Errors: as
+ * state_put. */
+TALLY_WUR int state_put_slot(struct state *s, const uint8_t addr[20], const uint8_t slot[32],
+                             const uint8_t value[32]);
+
+/* The code whose Keccak is hash: *code points at len bytes owned by the
+ * state, valid until the next call that changes, flushes, commits or
+ * discards the state (copy it). A zero hash gives len 0. Errors:
+ * TALLY_EDECODE (an account names code that is not stored), store errors. */
+TALLY_WUR int state_get_code(struct state *s, const uint8_t hash[32], const uint8_t **code,
+                             size_t *len);
+
+/* Add contract code (copied) under its Keccak hash, pending with the block
+ * (journaled: state_revert drops it). Code already known is not added again.
+ * Errors: TALLY_ENOMEM, store errors. */
+TALLY_WUR int state_put_code(struct state *s, const uint8_t hash[32], const uint8_t *code,
+                             size_t len);
 
 /* Set the pending account at addr (journaled). Errors: TALLY_ENOMEM,
  * TALLY_EFULL (more than STATE_PENDING_MAX accounts), store errors. */

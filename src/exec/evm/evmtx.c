@@ -111,6 +111,7 @@ int evmtx_apply(struct world *w, struct evmtx_result *res, const struct evmtx *t
     }
     uint64_t gas_left = r.gas_left > 0 ? (uint64_t)r.gas_left : 0;
     uint64_t used = tx->gas_limit - gas_left;
+    res->gas_spent = used;
     uint64_t refund = r.status == EVM_SUCCESS && r.gas_refund > 0 ? (uint64_t)r.gas_refund : 0;
     if (refund > used / MAX_REFUND_QUOTIENT) refund = used / MAX_REFUND_QUOTIENT;
     used -= refund;
@@ -126,7 +127,8 @@ int evmtx_apply(struct world *w, struct evmtx_result *res, const struct evmtx *t
     res->gas_used = used;
     res->status = r.status;
     res->create_address = r.create_address;
-    evm_result_free(&r);
+    res->output = r.output;
+    res->output_len = r.output_len;
     return world_failed(w) ? TALLY_ENOMEM : 0;
 }
 

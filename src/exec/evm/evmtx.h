@@ -38,9 +38,12 @@ struct evmtx {
 };
 
 struct evmtx_result {
-    uint64_t gas_used; /* after the refund */
+    uint64_t gas_used;  /* after the refund */
+    uint64_t gas_spent; /* before the refund */
     enum evm_status status;
     struct evm_address create_address;
+    uint8_t *output; /* return or revert data, malloc()ed: the caller frees it */
+    size_t output_len;
 };
 
 /* Intrinsic gas: 21000 (+32000 creation), 4/16 per zero/non-zero data byte,

@@ -7,7 +7,8 @@
 
 struct slot {
     struct evm_bytes32 key, value, orig;
-    uint64_t orig_tx; /* orig is valid when == world.txid */
+    struct evm_bytes32 base; /* value when loaded from the backend (or zero) */
+    uint64_t orig_tx;        /* orig is valid when == world.txid */
     uint64_t warm_tx;
 };
 
@@ -16,6 +17,8 @@ struct acct {
     struct slot *slots;
     size_t nslots, capslots;
     uint64_t warm_tx, touched_tx, created_tx, destructed_tx;
+    int existed;  /* loaded from the backend as an existing account */
+    int code_new; /* code deployed in this world */
 };
 
 struct tslot {
@@ -48,7 +51,8 @@ struct jentry {
 
 struct log {
     struct evm_address addr;
-    size_t ntopics, data_len;
+    struct evm_bytes32 topics[4];
+    size_t ntopics, data_off, data_len;
 };
 
 #define WORLD_HASHES 256
@@ -60,8 +64,14 @@ struct world {
     size_t nj, capj;
     struct tslot *ts;
     size_t nts, capts;
-    size_t nlogs;
+    struct log *logs;
+    size_t nlogs, caplogs;
+    uint8_t *logdata;
+    size_t nlogdata, caplogdata;
     uint64_t txid;
+    struct world_backend be;
+    int has_be;
+    int err; /* first failure: TALLY_ENOMEM or the backend's */
     const struct evm_tx_context *tx_ctx;
     struct evm_bytes32 hashes[WORLD_HASHES];
     int64_t hash_num[WORLD_HASHES];
@@ -94,10 +104,21 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
-static long find(const struct world *w, const struct evm_address *a)
+static void set_failed(struct world *w, int err)
+{
+    if (!w->failed) w->err = err;
+    w->failed = 1;
+}
+
+static int load(struct world *w, const struct evm_address *a);
+
+/* Index of a's record, loading it from the backend if the world has none;
+ * -1 if there is none (or loading failed). */
+static long find(struct world *w, const struct evm_address *a)
 {
     for (size_t i = 0; i < w->naccts; i++)
         if (addr_eq(&w->accts[i].a.addr, a)) return (long)i;
+    if (w->has_be && !w->failed && load(w, a) == 0) return (long)w->naccts - 1;
     return -1;
 }
 
@@ -110,7 +131,7 @@ static struct acct *live(struct world *w, const struct evm_address *a)
 static void jpush(struct world *w, struct jentry e)
 {
     if (grow((void **)&w->j, &w->capj, w->nj + 1, sizeof *w->j)) {
-        w->failed = 1;
+        set_failed(w, TALLY_ENOMEM);
         return;
     }
     w->j[w->nj++] = e;
@@ -128,18 +149,56 @@ static void empty_hash(struct evm_bytes32 *h)
 
 /* The record for a, present or not (a non-present one carries warm marks).
  * NULL on ENOMEM. */
-static struct acct *entry(struct world *w, const struct evm_address *a)
+static struct acct *new_record(struct world *w, const struct evm_address *a)
 {
-    long i = find(w, a);
-    if (i >= 0) return &w->accts[i];
     if (grow((void **)&w->accts, &w->capaccts, w->naccts + 1, sizeof *w->accts)) {
-        w->failed = 1;
+        set_failed(w, TALLY_ENOMEM);
         return NULL;
     }
     struct acct *x = &w->accts[w->naccts++];
     memset(x, 0, sizeof *x);
     x->a.addr = *a;
     return x;
+}
+
+static struct acct *entry(struct world *w, const struct evm_address *a)
+{
+    long i = find(w, a);
+    if (i >= 0) return &w->accts[i];
+    return w->failed ? NULL : new_record(w, a);
+}
+
+/* Append a's record as the backend has it (present or not). */
+static int load(struct world *w, const struct evm_address *a)
+{
+    int present = 0;
+    u256 bal;
+    uint64_t nonce = 0;
+    const uint8_t *code = NULL;
+    size_t code_len = 0;
+    uint8_t hash[32];
+    int rc = w->be.account(w->be.ctx, a->bytes, &present, &bal, &nonce, &code, &code_len, hash);
+    uint8_t *c = NULL;
+    if (!rc && present && code_len && !(c = malloc(code_len))) rc = TALLY_ENOMEM;
+    struct acct *x = rc ? NULL : new_record(w, a);
+    if (!x) {
+        free(c);
+        set_failed(w, rc ? rc : TALLY_ENOMEM);
+        return -1;
+    }
+    if (!present) return 0;
+    x->a.present = x->existed = 1;
+    x->a.balance = bal;
+    x->a.nonce = nonce;
+    if (c) {
+        memcpy(c, code, code_len);
+        x->a.code = c;
+        x->a.code_len = code_len;
+        memcpy(x->a.code_hash.bytes, hash, 32);
+    } else {
+        keccak256(x->a.code_hash.bytes, "", 0);
+    }
+    return 0;
 }
 
 /* Zero balance and nonce, drop the code (present and the hash are the
@@ -205,17 +264,28 @@ static struct slot *find_slot(struct acct *x, const struct evm_bytes32 *key)
     return NULL;
 }
 
+/* The slot's record, loaded from the backend for an account that existed
+ * there. NULL on failure. */
 static struct slot *get_slot(struct world *w, struct acct *x, const struct evm_bytes32 *key)
 {
     struct slot *s = find_slot(x, key);
     if (s) return s;
+    struct evm_bytes32 v = ZERO32;
+    if (w->has_be && x->existed && !w->failed) {
+        int rc = w->be.storage(w->be.ctx, x->a.addr.bytes, key->bytes, v.bytes);
+        if (rc) {
+            set_failed(w, rc);
+            return NULL;
+        }
+    }
     if (grow((void **)&x->slots, &x->capslots, x->nslots + 1, sizeof *x->slots)) {
-        w->failed = 1;
+        set_failed(w, TALLY_ENOMEM);
         return NULL;
     }
     s = &x->slots[x->nslots++];
     memset(s, 0, sizeof *s);
     s->key = *key;
+    s->value = s->base = v;
     return s;
 }
 
@@ -239,17 +309,67 @@ int world_new(struct world **out)
     return 0;
 }
 
-void world_free(struct world *w)
+void world_reset(struct world *w)
 {
-    if (!w) return;
     for (size_t i = 0; i < w->naccts; i++) {
         free(w->accts[i].a.code);
         free(w->accts[i].slots);
     }
+    w->naccts = 0;
+    w->nj = 0;
+    w->nts = 0;
+    w->nlogs = 0;
+    w->nlogdata = 0;
+}
+
+void world_free(struct world *w)
+{
+    if (!w) return;
+    world_reset(w);
     free(w->accts);
     free(w->j);
     free(w->ts);
+    free(w->logs);
+    free(w->logdata);
     free(w);
+}
+
+void world_set_backend(struct world *w, const struct world_backend *b)
+{
+    w->be = *b;
+    w->has_be = 1;
+}
+
+int world_changes(struct world *w, void *arg,
+                  int (*account)(void *arg, const struct world_account *a, int exists,
+                                 const uint8_t *new_code),
+                  int (*slot)(void *arg, const struct evm_address *addr,
+                              const struct evm_bytes32 *key, const struct evm_bytes32 *value))
+{
+    int rc;
+    for (size_t i = 0; i < w->naccts; i++) {
+        const struct acct *x = &w->accts[i];
+        if (!x->a.present && !x->existed) continue;
+        if ((rc = account(arg, &x->a, x->a.present, x->code_new ? x->a.code : NULL))) return rc;
+        for (size_t k = 0; k < x->nslots; k++) {
+            const struct slot *s = &x->slots[k];
+            if (memcmp(s->value.bytes, s->base.bytes, 32) &&
+                (rc = slot(arg, &x->a.addr, &s->key, &s->value)))
+                return rc;
+        }
+    }
+    return 0;
+}
+
+void world_logs(const struct world *w, void *arg,
+                void (*fn)(void *arg, const struct evm_address *addr,
+                           const struct evm_bytes32 *topics, size_t ntopics, const uint8_t *data,
+                           size_t data_len))
+{
+    for (size_t i = 0; i < w->nlogs; i++) {
+        const struct log *l = &w->logs[i];
+        fn(arg, &l->addr, l->topics, l->ntopics, w->logdata + l->data_off, l->data_len);
+    }
 }
 
 int world_put_account(struct world *w, const struct evm_address *addr, const u256 *balance,
@@ -287,7 +407,7 @@ int world_put_storage(struct world *w, const struct evm_address *addr,
     return 0;
 }
 
-const struct world_account *world_get(const struct world *w, const struct evm_address *addr)
+const struct world_account *world_get(struct world *w, const struct evm_address *addr)
 {
     long i = find(w, addr);
     return i >= 0 && w->accts[i].a.present ? &w->accts[i].a : NULL;
@@ -319,12 +439,12 @@ size_t world_storage_each(const struct world *w, size_t i,
     return n;
 }
 
-struct evm_bytes32 world_storage(const struct world *w, const struct evm_address *addr,
+struct evm_bytes32 world_storage(struct world *w, const struct evm_address *addr,
                                  const struct evm_bytes32 *key)
 {
     long i = find(w, addr);
     if (i < 0 || !w->accts[i].a.present) return ZERO32;
-    struct slot *s = find_slot(&w->accts[i], key);
+    struct slot *s = get_slot(w, &w->accts[i], key);
     return s ? s->value : ZERO32;
 }
 
@@ -338,6 +458,11 @@ void world_set_block_hash(struct world *w, int64_t number, const struct evm_byte
 int world_failed(const struct world *w)
 {
     return w->failed;
+}
+
+int world_error(const struct world *w)
+{
+    return w->failed ? w->err : 0;
 }
 
 int world_used_unsupported(const struct world *w)
@@ -379,7 +504,11 @@ void world_revert(struct world *w, size_t snap)
         case J_CREATED: x->created_tx = e->old_u64; break;
         case J_DESTRUCT: x->destructed_tx = e->old_u64; break;
         case J_TSTORE: w->ts[e->slot].value = e->old_val; break;
-        case J_LOG: w->nlogs = e->old_u64; break;
+        case J_LOG:
+            w->nlogs = e->old_u64;
+            w->nlogdata =
+                w->nlogs ? w->logs[w->nlogs - 1].data_off + w->logs[w->nlogs - 1].data_len : 0;
+            break;
         }
     }
 }
@@ -391,6 +520,7 @@ void world_begin_tx(struct world *w, const struct evm_tx_context *tx_ctx)
     w->nj = 0;
     w->nts = 0;
     w->nlogs = 0;
+    w->nlogdata = 0;
 }
 
 void world_end_tx(struct world *w)
@@ -526,6 +656,12 @@ static const struct evm_tx_context *h_get_tx_context(void *ctx)
 static struct evm_bytes32 h_get_block_hash(void *ctx, int64_t number)
 {
     struct world *w = ctx;
+    if (w->has_be && number >= 0) {
+        struct evm_bytes32 h = ZERO32;
+        int rc = w->be.block_hash(w->be.ctx, (uint64_t)number, h.bytes);
+        if (rc) set_failed(w, rc);
+        return h;
+    }
     size_t i = (size_t)number % WORLD_HASHES;
     return number >= 0 && w->hash_num[i] == number ? w->hashes[i] : ZERO32;
 }
@@ -534,9 +670,20 @@ static void h_emit_log(void *ctx, const struct evm_address *addr, const uint8_t 
                        size_t data_len, const struct evm_bytes32 topics[], size_t ntopics)
 {
     struct world *w = ctx;
-    long i = find(w, addr);
-    jpush(w, (struct jentry){.kind = J_LOG, .acct = i < 0 ? 0 : (size_t)i, .old_u64 = w->nlogs});
-    w->nlogs++;
+    if (grow((void **)&w->logs, &w->caplogs, w->nlogs + 1, sizeof *w->logs) ||
+        grow((void **)&w->logdata, &w->caplogdata, w->nlogdata + data_len, 1)) {
+        set_failed(w, TALLY_ENOMEM);
+        return;
+    }
+    jpush(w, (struct jentry){.kind = J_LOG, .old_u64 = w->nlogs});
+    struct log *l = &w->logs[w->nlogs++];
+    l->addr = *addr;
+    l->ntopics = ntopics > 4 ? 4 : ntopics;
+    for (size_t k = 0; k < l->ntopics; k++) l->topics[k] = topics[k];
+    l->data_off = w->nlogdata;
+    l->data_len = data_len;
+    if (data_len) memcpy(w->logdata + w->nlogdata, data, data_len);
+    w->nlogdata += data_len;
 }
 
 static enum evm_access_status h_access_account(void *ctx, const struct evm_address *addr)
@@ -589,7 +736,7 @@ static void h_set_tstore(void *ctx, const struct evm_address *addr, const struct
     struct tslot *t = find_tslot(w, addr, key);
     if (!t) {
         if (grow((void **)&w->ts, &w->capts, w->nts + 1, sizeof *w->ts)) {
-            w->failed = 1;
+            set_failed(w, TALLY_ENOMEM);
             return;
         }
         t = &w->ts[w->nts++];
@@ -712,6 +859,7 @@ static void do_create(struct world *w, struct evm_result *out, const struct evm_
             out->gas_left -= deposit;
             x = live(w, &na);
             jpush(w, (struct jentry){.kind = J_CODE, .acct = idx(w, x)});
+            x->code_new = 1;
             x->a.code = out->output;
             x->a.code_len = out->output_len;
             keccak256(x->a.code_hash.bytes, x->a.code ? x->a.code : (const uint8_t *)"",

@@ -27,6 +27,22 @@ struct world_account {
     struct evm_bytes32 code_hash;
 };
 
+/* Where a world finds the accounts and slots it does not hold yet: the
+ * node's state (exec/exec.c). Without one, what the world does not hold does
+ * not exist. A backend's failure makes the world failed (world_failed) and
+ * the running call end with EVM_INTERNAL_ERROR. */
+struct world_backend {
+    void *ctx;
+    /* The account at addr: *present 0 if it does not exist; else balance,
+     * nonce and code (*code valid until the next backend call; copied). */
+    int (*account)(void *ctx, const uint8_t addr[20], int *present, u256 *balance, uint64_t *nonce,
+                   const uint8_t **code, size_t *code_len, uint8_t code_hash[32]);
+    /* Value of a slot (zero if unset). */
+    int (*storage)(void *ctx, const uint8_t addr[20], const uint8_t key[32], uint8_t out[32]);
+    /* Hash of block `number` (zero if unknown). */
+    int (*block_hash)(void *ctx, uint64_t number, uint8_t out[32]);
+};
+
 /* A new empty world; *out is owned by the caller, free with world_free.
  * Errors: TALLY_ENOMEM. */
 TALLY_WUR int world_new(struct world **out);
@@ -42,8 +58,33 @@ TALLY_WUR int world_put_account(struct world *w, const struct evm_address *addr,
 TALLY_WUR int world_put_storage(struct world *w, const struct evm_address *addr,
                                 const struct evm_bytes32 *key, const struct evm_bytes32 *value);
 
+/* Read through b (copied; b->ctx must outlive its use) from now on. */
+void world_set_backend(struct world *w, const struct world_backend *b);
+
+/* Forget every account (a backed world starts each transaction empty, so
+ * lookups stay short); keeps the backend and block hashes. */
+void world_reset(struct world *w);
+
+/* What a transaction changed, for writing it back to the backend: calls
+ * account() for every account that exists after it or existed before it
+ * (exists 0: deleted; code is non-NULL only for code deployed by it) and
+ * slot() for every slot whose value differs from the one loaded. The first
+ * non-zero return stops the walk and is returned. */
+TALLY_WUR int world_changes(struct world *w, void *arg,
+                            int (*account)(void *arg, const struct world_account *a, int exists,
+                                           const uint8_t *new_code),
+                            int (*slot)(void *arg, const struct evm_address *addr,
+                                        const struct evm_bytes32 *key,
+                                        const struct evm_bytes32 *value));
+
+/* The logs of the current transaction, in order: calls fn for each. */
+void world_logs(const struct world *w, void *arg,
+                void (*fn)(void *arg, const struct evm_address *addr,
+                           const struct evm_bytes32 *topics, size_t ntopics, const uint8_t *data,
+                           size_t data_len));
+
 /* The account at addr, or NULL if it does not exist. Owned by the world. */
-const struct world_account *world_get(const struct world *w, const struct evm_address *addr);
+const struct world_account *world_get(struct world *w, const struct evm_address *addr);
 /* Iterate: accounts 0..world_count()-1 (check ->present). */
 size_t world_count(const struct world *w);
 const struct world_account *world_at(const struct world *w, size_t i);
@@ -53,7 +94,7 @@ size_t world_storage_each(const struct world *w, size_t i,
                                      const struct evm_bytes32 *value),
                           void *arg);
 /* Current value of a slot (zero if unset or no account). */
-struct evm_bytes32 world_storage(const struct world *w, const struct evm_address *addr,
+struct evm_bytes32 world_storage(struct world *w, const struct evm_address *addr,
                                  const struct evm_bytes32 *key);
 
 /* The host table over w; ctx is w. tx_ctx (owned by the caller) must stay
@@ -88,8 +129,10 @@ void world_inc_nonce(struct world *w, const struct evm_address *addr);
  * Sets out->status EVM_INTERNAL_ERROR on allocation failure. */
 void world_call(struct world *w, struct evm_result *out, const struct evm_message *msg);
 
-/* 1 if the world hit an allocation failure since world_new. */
+/* 1 if the world hit an allocation or backend failure since world_new;
+ * world_error gives the error code (TALLY_ENOMEM or the backend's). */
 int world_failed(const struct world *w);
+int world_error(const struct world *w);
 /* 1 if some frame since world_new called the KZG point-evaluation
  * precompile (0x0a), which is not implemented: it ran as an empty account,
  * so the result cannot be trusted. */

@@ -31,7 +31,7 @@ U(uint64_t v)
     return u256_from_u64(v);
 }
 
-static uint64_t balance(const struct world *w, uint8_t last)
+static uint64_t balance(struct world *w, uint8_t last)
 {
     struct evm_address a = A(last);
     const struct world_account *x = world_get(w, &a);

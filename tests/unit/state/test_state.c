@@ -25,6 +25,7 @@ static void addr_of(uint8_t a[20], uint32_t i)
 static struct account acct(uint64_t bal, uint64_t nonce)
 {
     struct account a;
+    memset(&a, 0, sizeof a);
     a.balance = u256_from_u64(bal);
     a.nonce = nonce;
     return a;
@@ -403,6 +404,101 @@ static void test_pipelined_commit(void **unused)
 
 /* An unwritten block changes more accounts than the cache holds: after the
  * write, evicted entries read back from the store. */
+/* Storage slots and code: journaled with the accounts, in the three views
+ * through a pipelined commit, written to the store, in the root. */
+static void test_slots_and_code(void **unused)
+{
+    (void)unused;
+    struct store *st;
+    struct state *s;
+    uint8_t a[20], k1[32] = {1}, k2[32] = {2}, v[32], got[32], r0[32], r1[32], h[32];
+    const uint8_t code[] = {0x60, 0x00, 0x60, 0x00, 0xf3};
+    const uint8_t *cp;
+    size_t clen;
+    uint64_t t1;
+    struct store_batch *b1;
+    addr_of(a, 7);
+    memset(v, 0, 32);
+    v[31] = 9;
+    keccak256(h, code, sizeof code);
+    assert_int_equal(store_open_mem(&st), 0);
+    assert_int_equal(state_open(&s, st), 0);
+
+    /* A reverted slot and code leave nothing. */
+    state_root(s, r0);
+    size_t m = state_mark(s);
+    assert_int_equal(state_put_slot(s, a, k1, v), 0);
+    assert_int_equal(state_put_code(s, h, code, sizeof code), 0);
+    assert_int_equal(state_get_slot(s, got, a, k1), 0);
+    assert_memory_equal(got, v, 32);
+    assert_int_equal(state_get_code(s, h, &cp, &clen), 0);
+    assert_int_equal(clen, sizeof code);
+    state_revert(s, m);
+    assert_int_equal(state_get_slot(s, got, a, k1), 0);
+    assert_true(!memcmp(got, (uint8_t[32]){0}, 32));
+    assert_int_equal(state_get_code(s, h, &cp, &clen), TALLY_EDECODE);
+    assert_int_equal(state_flush(s, NULL, r1), 0);
+    uint8_t empty[32];
+    state_root(s, empty);
+    assert_memory_equal(empty, r0, 32);
+
+    /* A contract with code and a slot, committed in memory then written. */
+    struct account x = acct(5, 1);
+    memcpy(x.code_hash, h, 32);
+    assert_int_equal(state_put(s, a, &x), 0);
+    assert_int_equal(state_put_code(s, h, code, sizeof code), 0);
+    assert_int_equal(state_put_slot(s, a, k1, v), 0);
+    assert_int_equal(state_flush(s, NULL, r1), 0);
+    assert_memory_not_equal(r1, r0, 32);
+    assert_int_equal(store_batch_new(&b1), 0);
+    assert_int_equal(state_flush_batch(s, b1, got), 0);
+    assert_int_equal(state_commit_mem(s, &t1), 0);
+    assert_int_equal(state_get_committed_slot(s, got, a, k1), 0);
+    assert_true(!memcmp(got, (uint8_t[32]){0}, 32)); /* not written yet */
+    assert_int_equal(state_get_latest_slot(s, got, a, k1), 0);
+    assert_memory_equal(got, v, 32);
+    assert_int_equal(state_get_code(s, h, &cp, &clen), 0); /* from the unwritten list */
+    assert_memory_equal(cp, code, sizeof code);
+    assert_int_equal(store_batch_write(st, b1), 0);
+    store_batch_free(b1);
+    state_commit_written(s, t1);
+    assert_int_equal(state_get_committed_slot(s, got, a, k1), 0);
+    assert_memory_equal(got, v, 32);
+    assert_int_equal(state_get_slot(s, got, a, k2), 0);
+    assert_true(!memcmp(got, (uint8_t[32]){0}, 32));
+    state_close(s);
+
+    /* Reopened: everything comes from the store. */
+    assert_int_equal(state_open(&s, st), 0);
+    struct account y;
+    assert_int_equal(state_get_committed(s, &y, a), 0);
+    assert_memory_equal(y.code_hash, h, 32);
+    assert_int_equal(y.nonce, 1);
+    assert_int_equal(state_get_committed_slot(s, got, a, k1), 0);
+    assert_memory_equal(got, v, 32);
+    assert_int_equal(state_get_code(s, h, &cp, &clen), 0);
+    assert_int_equal(clen, sizeof code);
+    assert_memory_equal(cp, code, sizeof code);
+    /* Zeroing the slot deletes it. */
+    memset(v, 0, 32);
+    assert_int_equal(state_put_slot(s, a, k1, v), 0);
+    struct store_txn *t;
+    assert_int_equal(store_txn_begin(st, &t, 1), 0);
+    assert_int_equal(state_flush(s, t, r1), 0);
+    assert_int_equal(store_txn_commit(t), 0);
+    state_commit_done(s);
+    assert_int_equal(store_txn_begin(st, &t, 0), 0);
+    uint8_t key[52];
+    const void *val;
+    size_t vlen;
+    memcpy(key, a, 20);
+    memcpy(key + 20, k1, 32);
+    assert_int_equal(store_get(t, STORE_DB_STORAGE, key, 52, &val, &vlen), TALLY_ENOTFOUND);
+    store_txn_abort(t);
+    state_close(s);
+    store_close(st);
+}
+
 static void test_pipelined_cache_bounded(void **unused)
 {
     struct store *st;
@@ -451,6 +547,7 @@ int main(void)
         cmocka_unit_test(test_cache_bounded),
         cmocka_unit_test(test_pipelined_commit),
         cmocka_unit_test(test_pipelined_cache_bounded),
+        cmocka_unit_test(test_slots_and_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
