@@ -7,7 +7,14 @@
  * already rendered as its JSON-RPC request body; (4) send the batches over
  * --conns keep-alive connections at --rate tx/s, never more than --window
  * uncommitted at once, while one poller thread follows new blocks and matches
- * their transaction hashes; (5) report. */
+ * their transaction hashes; (5) report.
+ *
+ * With --erc20 the transfers are ERC-20 token transfers instead: phase (2)
+ * also deploys the token from a solc artifact (--token) and gives every
+ * sender tokens; after the report every sender's token balance is checked
+ * against its committed nonces (a failed transfer would show); --ganache
+ * then runs the same kind of load on ganache (bench/ganache_erc20.mjs) and
+ * prints both figures. */
 #include <cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -23,6 +30,7 @@
 
 #include "chain/tx.h"
 #include "cli/cli.h"
+#include "crypto/keccak.h"
 #include "cli/rpcclient.h"
 #include "crypto/secp.h"
 #include "node/config.h"
@@ -30,13 +38,18 @@
 #include "util/hex.h"
 #include "util/u256.h"
 
-#define BENCH_MAX_URLS     64
-#define BENCH_MAX_CONNS    64
-#define BENCH_POLL_MS      50
-#define BENCH_POLL_BLOCKS  64 /* blocks read per JSON-RPC batch by the poller */
-#define BENCH_FUND_WAIT_S  120
-#define BENCH_RESP_MAX     (16u * 1024 * 1024)
-#define BENCH_BYTES_PER_TX 360 /* request body + hash + bookkeeping, for the memory estimate */
+#define BENCH_MAX_URLS      64
+#define BENCH_MAX_CONNS     64
+#define BENCH_POLL_MS       50
+#define BENCH_POLL_BLOCKS   64 /* blocks read per JSON-RPC batch by the poller */
+#define BENCH_FUND_WAIT_S   120
+#define BENCH_RESP_MAX      (16u * 1024 * 1024)
+#define BENCH_BYTES_PER_TX  360   /* request body + hash + bookkeeping, for the memory estimate */
+#define ERC20_GAS           60000 /* gas limit of one token transfer (~35,000 used) */
+#define ERC20_DEPLOY_GAS    3000000
+#define ERC20_GRANT         1000000000ull /* tokens given to each sender */
+#define ERC20_DEFAULT_TOKEN "bench/Token.json"
+#define ERC20_GANACHE       "bench/ganache_erc20.mjs"
 
 enum { TX_UNSENT = 0, TX_SENT, TX_COMMITTED, TX_FAILED };
 
@@ -56,6 +69,12 @@ struct bench {
     long naccounts, batch, conns, rate, window;
     long long max_presign;
     int json;
+    int erc20;               /* token transfers instead of native ones */
+    const char *token_path;  /* solc artifact of the token */
+    const char *ganache;     /* reference script to run afterwards, or NULL */
+    uint8_t token[20];       /* the deployed token */
+    uint8_t sel_transfer[4]; /* transfer(address,uint256) */
+    uint8_t sel_balance[4];  /* balanceOf(address) */
 
     /* chain */
     uint64_t chain_id;
@@ -78,6 +97,7 @@ struct bench {
     atomic_uint_fast64_t next_sign; /* next batch to sign */
     atomic_uint_fast64_t next_send; /* next batch to send */
     atomic_uint_fast64_t sent_done; /* batches handed to the network (for run-ahead) */
+    atomic_uint_fast64_t send_turn; /* the batch whose send may start next */
     atomic_int sign_failed;
 
     /* counters */
@@ -104,7 +124,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: tally bench --dir CHAIN_DIR [--rpc URL]... [--duration S] [--warmup S]\n"
             "                   [--accounts N] [--batch N] [--conns N] [--rate TPS]\n"
-            "                   [--window N] [--max-presign N] [--json]\n\n"
+            "                   [--window N] [--max-presign N] [--json]\n"
+            "                   [--erc20 [--token ARTIFACT] [--ganache]]\n\n"
             "Measures committed native transfers per second and their commit latency.\n\n"
             "  --dir DIR        chain directory from `tally chain init`: accounts.json (the\n"
             "                   funding development accounts), genesis.json (chain_id) and\n"
@@ -120,7 +141,12 @@ static void usage(FILE *f)
             "                   100000; keeps the pool from overflowing when the node is slower)\n"
             "  --max-presign N  transactions signed before sending starts (default 4000000);\n"
             "                   the rest are signed during the run, N ahead of the senders\n"
-            "  --json           print the result as one JSON object (last line of stdout)\n\n"
+            "  --json           print the result as one JSON object (last line of stdout)\n"
+            "  --erc20          ERC-20 token transfers instead of native ones: deploys the\n"
+            "                   token, gives each sender tokens, checks balances at the end\n"
+            "  --token FILE     solc artifact with a contract Token(name, symbol, supply)\n"
+            "                   (default " ERC20_DEFAULT_TOKEN ")\n"
+            "  --ganache        then measure ganache on the same load (node " ERC20_GANACHE ")\n\n"
             "How it measures: every transfer needed for rate * (warmup + duration) is signed\n"
             "before the clock starts. Sending starts at t=0 and stops at t=warmup+duration.\n"
             "A poller asks the first node for eth_blockNumber every 50 ms and reads the new\n"
@@ -375,7 +401,7 @@ static int fund_accounts(struct bench *b, struct rpcc *c)
      * over, plus 10^15 wei. */
     uint64_t per = b->ntx / (uint64_t)b->naccounts + 1;
     u256 fee, need, tmp, amount;
-    u256 g = u256_from_u64(21000), one = u256_from_u64(1);
+    u256 g = u256_from_u64(b->erc20 ? ERC20_GAS : 21000), one = u256_from_u64(1);
     u256_mul(&fee, &b->gas_price, &g);
     u256_add(&fee, &fee, &one);
     tmp = u256_from_u64(per * 2);
@@ -484,6 +510,319 @@ out:
     return rc;
 }
 
+/* ---- ERC-20 -------------------------------------------------------------- */
+
+static void selector(uint8_t out[4], const char *sig)
+{
+    uint8_t h[32];
+    keccak256(h, (const uint8_t *)sig, strlen(sig));
+    memcpy(out, h, 4);
+}
+
+/* Call data of transfer(to, amount). */
+static void erc20_transfer_data(const struct bench *b, uint8_t out[68], const uint8_t to[20],
+                                uint64_t amount)
+{
+    memset(out, 0, 68);
+    memcpy(out, b->sel_transfer, 4);
+    memcpy(out + 16, to, 20);
+    for (int i = 0; i < 8; i++) out[67 - i] = (uint8_t)(amount >> (8 * i));
+}
+
+/* The creation code of the artifact's contract "Token" (solc standard-JSON
+ * output, or one contract object {abi, evm: {bytecode: {object}}}). */
+static int load_token(const char *path, uint8_t **code, size_t *len)
+{
+    char *text;
+    if (file_read_all(&text, NULL, path, 64u << 20)) {
+        fprintf(stderr, "tally bench: cannot read the token artifact %s (--token)\n", path);
+        return -1;
+    }
+    cJSON *doc = cJSON_Parse(text);
+    free(text);
+    const cJSON *c = doc, *units = cJSON_GetObjectItemCaseSensitive(doc, "contracts"), *u;
+    cJSON_ArrayForEach(u, units)
+    {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(u, "Token");
+        if (t) c = t;
+    }
+    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(c, "evm"), "bytecode"),
+        "object");
+    int rc = -1;
+    if (cJSON_IsString(obj)) {
+        const char *h = obj->valuestring;
+        size_t n = strlen(h);
+        *code = malloc(n / 2 + 1);
+        if (*code && !hex_decode(*code, n / 2 + 1, len, h, n) && *len) rc = 0;
+        if (rc) free(*code);
+    }
+    if (rc) fprintf(stderr, "tally bench: %s has no creation code for a contract Token\n", path);
+    cJSON_Delete(doc);
+    return rc;
+}
+
+/* ABI (string, string, uint256): the token's constructor arguments. */
+static size_t token_ctor_args(uint8_t *out, const char *name, const char *symbol,
+                              const u256 *supply)
+{
+    const char *str[2] = {name, symbol};
+    size_t off = 96;
+    memset(out, 0, 96);
+    for (int i = 0; i < 2; i++) {
+        size_t n = strlen(str[i]); /* < 32 */
+        out[32 * i + 31] = (uint8_t)off;
+        memset(out + off, 0, 64);
+        out[off + 31] = (uint8_t)n;
+        memcpy(out + off + 32, str[i], n);
+        off += 64;
+    }
+    u256_to_be32(out + 64, supply);
+    return off;
+}
+
+static int send_tx(struct rpcc *c, const struct tx *tx, char *err, size_t errlen)
+{
+    char *hx = malloc(2 * tx->raw_len + 3);
+    if (!hx) return TALLY_ENOMEM;
+    hex_encode(hx, tx->raw, tx->raw_len);
+    cJSON *p = cJSON_CreateArray(), *res;
+    cJSON_AddItemToArray(p, cJSON_CreateString(hx));
+    free(hx);
+    int rc = rpcc_call(c, &res, "eth_sendRawTransaction", p, err, errlen);
+    if (!rc) cJSON_Delete(res);
+    return rc;
+}
+
+/* Wait up to timeout_s for the receipt of tx; *out is the receipt object. */
+static int wait_receipt(struct rpcc *c, const struct tx *tx, cJSON **out, int timeout_s)
+{
+    char hh[67], err[256];
+    hex_encode(hh, tx->hash, 32);
+    uint64_t deadline = now_ns() + (uint64_t)timeout_s * 1000000000u;
+    while (now_ns() < deadline) {
+        cJSON *p = cJSON_CreateArray(), *res;
+        cJSON_AddItemToArray(p, cJSON_CreateString(hh));
+        if (rpcc_call(c, &res, "eth_getTransactionReceipt", p, err, sizeof err)) {
+            fprintf(stderr, "tally bench: eth_getTransactionReceipt: %s\n", err);
+            return -1;
+        }
+        if (cJSON_IsObject(res)) {
+            *out = res;
+            return 0;
+        }
+        cJSON_Delete(res);
+        sleep_ns(100 * 1000000u);
+    }
+    fprintf(stderr, "tally bench: transaction %s not committed after %d s\n", hh, timeout_s);
+    return -1;
+}
+
+/* balanceOf(addr) through eth_call. */
+static int erc20_balance(struct bench *b, struct rpcc *c, const uint8_t addr[20], u256 *out)
+{
+    uint8_t data[36] = {0};
+    char hd[75], ht[43], err[256];
+    memcpy(data, b->sel_balance, 4);
+    memcpy(data + 16, addr, 20);
+    hex_encode(hd, data, sizeof data);
+    hex_encode(ht, b->token, 20);
+    cJSON *p = cJSON_CreateArray(), *o = cJSON_CreateObject(), *res;
+    cJSON_AddStringToObject(o, "to", ht);
+    cJSON_AddStringToObject(o, "data", hd);
+    cJSON_AddItemToArray(p, o);
+    cJSON_AddItemToArray(p, cJSON_CreateString("latest"));
+    if (rpcc_call(c, &res, "eth_call", p, err, sizeof err)) {
+        fprintf(stderr, "tally bench: eth_call balanceOf: %s\n", err);
+        return -1;
+    }
+    uint8_t word[32];
+    int rc = cJSON_IsString(res) && !hex_decode_fixed(word, 32, res->valuestring) &&
+                     !u256_from_be(out, word, 32)
+                 ? 0
+                 : -1;
+    if (rc) fprintf(stderr, "tally bench: eth_call balanceOf: unexpected result\n");
+    cJSON_Delete(res);
+    return rc;
+}
+
+/* Deploy the token from the first development account and give every
+ * sender ERC20_GRANT tokens; wait until all of it is committed. */
+static int erc20_setup(struct bench *b, struct rpcc *c)
+{
+    struct dev_account *dev;
+    size_t ndev, len;
+    uint8_t *code;
+    char err[256];
+    selector(b->sel_transfer, "transfer(address,uint256)");
+    selector(b->sel_balance, "balanceOf(address)");
+    if (load_token(b->token_path, &code, &len)) return -1;
+    if (load_dev_accounts(b, &dev, &ndev)) {
+        free(code);
+        return -1;
+    }
+    int rc = -1;
+    struct tx *tx = NULL;
+    cJSON *rcpt = NULL;
+    struct buf body, resp;
+    buf_init(&body, 64u << 20);
+    buf_init(&resp, BENCH_RESP_MAX);
+    uint64_t nonce;
+    uint8_t *data = malloc(len + 256);
+    if (!data ||
+        call_u64(c, &nonce, "eth_getTransactionCount", params_addr_tag(dev[0].haddr, "pending")))
+        goto out;
+    memcpy(data, code, len);
+    u256 supply = u256_from_u64(ERC20_GRANT), cnt = u256_from_u64((uint64_t)b->naccounts + 1);
+    u256_mul(&supply, &supply, &cnt);
+    struct tx_fields f = {0};
+    f.type = TX_LEGACY;
+    f.chain_id = b->chain_id;
+    f.nonce = nonce;
+    f.gas_price = b->gas_price;
+    f.gas_limit = ERC20_DEPLOY_GAS;
+    f.data = data;
+    f.data_len = len + token_ctor_args(data + len, "Bench Token", "BNCH", &supply);
+    if (tx_sign(&tx, &f, dev[0].priv) || send_tx(c, tx, err, sizeof err)) {
+        fprintf(stderr, "tally bench: deploying the token: %s\n", err);
+        goto out;
+    }
+    if (wait_receipt(c, tx, &rcpt, BENCH_FUND_WAIT_S)) goto out;
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(rcpt, "status");
+    const cJSON *ca = cJSON_GetObjectItemCaseSensitive(rcpt, "contractAddress");
+    if (!cJSON_IsString(st) || strcmp(st->valuestring, "0x1") || !cJSON_IsString(ca) ||
+        hex_decode_fixed(b->token, 20, ca->valuestring)) {
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(rcpt, "error");
+        fprintf(stderr, "tally bench: the token deployment failed: %s\n",
+                cJSON_IsString(e) ? e->valuestring : "no contract address");
+        goto out;
+    }
+    fprintf(stderr, "tally bench: token deployed at %s; giving %ld senders tokens...\n",
+            ca->valuestring, b->naccounts);
+
+    /* One transfer per sender from the deployer, in JSON-RPC batches. */
+    for (long sent = 0; sent < b->naccounts;) {
+        long end = sent + b->batch < b->naccounts ? sent + b->batch : b->naccounts;
+        body.len = 0;
+        if (buf_puts(&body, "[")) goto out;
+        for (long i = sent; i < end; i++) {
+            uint8_t call[68];
+            struct tx *t;
+            erc20_transfer_data(b, call, b->addr[i], ERC20_GRANT);
+            f.nonce = nonce + 1 + (uint64_t)i;
+            f.gas_limit = ERC20_GAS;
+            memcpy(f.to, b->token, 20);
+            f.has_to = 1;
+            f.data = call;
+            f.data_len = sizeof call;
+            if (tx_sign(&t, &f, dev[0].priv)) goto out;
+            int arc = append_send(&body, (uint64_t)i, t);
+            tx_free(t);
+            if (arc || buf_puts(&body, i + 1 < end ? "" : "]")) goto out;
+        }
+        if (rpcc_post(c, &resp, (const char *)body.p, body.len, err, sizeof err) ||
+            batch_errors(b, &resp, 0, NULL) != 0) {
+            fprintf(stderr, "tally bench: token grants refused: %s\n",
+                    b->first_error[0] ? b->first_error : err);
+            goto out;
+        }
+        sent = end;
+    }
+    uint64_t want = nonce + 1 + (uint64_t)b->naccounts, deadline = now_ns() + 120000000000ull;
+    for (uint64_t n = 0; n < want;) {
+        if (now_ns() > deadline) {
+            fprintf(stderr, "tally bench: token grants not committed after 120 s\n");
+            goto out;
+        }
+        sleep_ns(100 * 1000000u);
+        if (call_u64(c, &n, "eth_getTransactionCount", params_addr_tag(dev[0].haddr, "latest")))
+            goto out;
+    }
+    u256 bal;
+    if (erc20_balance(b, c, b->addr[b->naccounts - 1], &bal)) goto out;
+    if (!u256_fits_u64(&bal) || bal.w[0] != ERC20_GRANT) {
+        fprintf(stderr, "tally bench: a sender did not get its tokens\n");
+        goto out;
+    }
+    rc = 0;
+out:
+    cJSON_Delete(rcpt);
+    tx_free(tx);
+    buf_free(&body);
+    buf_free(&resp);
+    free(data);
+    free(code);
+    free(dev);
+    return rc;
+}
+
+/* After the run: once the pool is empty, every sender's token balance must
+ * be its grant minus its committed transfers (its nonce) plus those of the
+ * sender before it (each sends 1 to the next). Returns the number of
+ * senders that differ (a failed transfer shows here), or -1. */
+static long erc20_verify(struct bench *b, struct rpcc *c)
+{
+    uint64_t deadline = now_ns() + 60000000000ull;
+    for (;;) {
+        cJSON *res;
+        char err[256];
+        if (rpcc_call(c, &res, "tally_status", NULL, err, sizeof err)) return -1;
+        const cJSON *ps = cJSON_GetObjectItemCaseSensitive(res, "poolSize");
+        int empty = cJSON_IsNumber(ps) && ps->valuedouble == 0;
+        cJSON_Delete(res);
+        if (empty) break;
+        if (now_ns() > deadline) {
+            fprintf(stderr, "tally bench: the pool did not drain in 60 s; cannot check balances\n");
+            return -1;
+        }
+        sleep_ns(200 * 1000000u);
+    }
+    sleep_ns(1000 * 1000000u); /* the last block reaches every node */
+    uint64_t *sent = calloc((size_t)b->naccounts, sizeof *sent);
+    if (!sent) return -1;
+    long off = 0;
+    for (long a = 0; a < b->naccounts; a++) {
+        char ha[43];
+        hex_encode(ha, b->addr[a], 20);
+        if (call_u64(c, &sent[a], "eth_getTransactionCount", params_addr_tag(ha, "latest"))) {
+            free(sent);
+            return -1;
+        }
+    }
+    for (long a = 0; a < b->naccounts; a++) {
+        u256 bal;
+        uint64_t in = sent[(a + b->naccounts - 1) % b->naccounts];
+        if (erc20_balance(b, c, b->addr[a], &bal)) {
+            free(sent);
+            return -1;
+        }
+        off += !u256_fits_u64(&bal) || bal.w[0] != ERC20_GRANT - sent[a] + in;
+    }
+    free(sent);
+    return off;
+}
+
+/* Run the ganache reference (node SCRIPT --duration D --warmup W); its
+ * transfers per second, or -1. */
+static double run_ganache(const struct bench *b)
+{
+    char cmd[1024], line[4096], last[4096] = "";
+    snprintf(cmd, sizeof cmd, "node '%s' --duration %g --warmup %g", b->ganache, b->duration_s,
+             b->warmup_s);
+    fprintf(stderr, "tally bench: reference: %s\n", cmd);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    while (fgets(line, sizeof line, p))
+        if (line[0] == '{') snprintf(last, sizeof last, "%s", line);
+    int st = pclose(p);
+    cJSON *o = cJSON_Parse(last);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "transfersPerSec");
+    double v = st == 0 && cJSON_IsNumber(t) ? t->valuedouble : -1;
+    cJSON_Delete(o);
+    if (v < 0) fprintf(stderr, "tally bench: the ganache reference failed (exit %d)\n", st);
+    return v;
+}
+
 /* ---- signing ------------------------------------------------------------ */
 
 static void table_insert(struct bench *b, uint64_t k)
@@ -528,6 +867,15 @@ static int sign_batch(struct bench *b, uint64_t bi)
         f.has_to = 1;
         memcpy(f.to, b->addr[(a + 1) % (uint64_t)b->naccounts], 20);
         f.value = u256_from_u64(1);
+        uint8_t call[68];
+        if (b->erc20) {
+            erc20_transfer_data(b, call, f.to, 1);
+            memcpy(f.to, b->token, 20);
+            f.value = u256_from_u64(0);
+            f.gas_limit = ERC20_GAS;
+            f.data = call;
+            f.data_len = sizeof call;
+        }
         struct tx *tx;
         if (tx_sign(&tx, &f, b->priv[a])) goto fail;
         memcpy(b->hash[k], tx->hash, 32);
@@ -614,12 +962,16 @@ static void *sender_main(void *arg)
         while (!atomic_load_explicit(&b->batches[bi].ready, memory_order_acquire) &&
                !atomic_load(&b->stop_send) && !atomic_load(&b->sign_failed))
             sleep_ns(500000u);
+        /* In batch order: a batch left unsent at the stop must not have
+         * later ones sent, whose nonces would then wait forever. */
+        while (atomic_load(&b->send_turn) != bi && !atomic_load(&b->stop_send)) sleep_ns(100000u);
         if (atomic_load(&b->stop_send) ||
             !atomic_load_explicit(&b->batches[bi].ready, memory_order_acquire))
             break;
         for (uint64_t k = first; k < end; k++) atomic_store(&b->status[k], TX_SENT);
         atomic_store_explicit(&b->sent_ns[bi], now_ns(), memory_order_release);
         atomic_fetch_add(&b->submitted, n);
+        atomic_store(&b->send_turn, bi + 1);
         int rc = rpcc_post(c, &resp, b->batches[bi].body, b->batches[bi].len, err, sizeof err);
         free(b->batches[bi].body);
         b->batches[bi].body = NULL;
@@ -867,6 +1219,14 @@ static int parse_args(struct bench *b, int argc, char **argv)
             b->max_presign = l;
         } else if (!strcmp(argv[i], "--json")) {
             b->json = 1;
+        } else if (!strcmp(argv[i], "--erc20")) {
+            b->erc20 = 1;
+        } else if ((v = cli_opt(argc, argv, &i, "--token"))) {
+            b->token_path = v;
+        } else if (!strcmp(argv[i], "--ganache")) {
+            b->ganache = ERC20_GANACHE;
+        } else if ((v = cli_opt(argc, argv, &i, "--ganache-script"))) {
+            b->ganache = v;
         } else {
             fprintf(stderr, "tally bench: unknown option %s\n", argv[i]);
             return -1;
@@ -874,6 +1234,10 @@ static int parse_args(struct bench *b, int argc, char **argv)
     }
     if (!b->dir) {
         fprintf(stderr, "tally bench: --dir CHAIN_DIR is required\n");
+        return -1;
+    }
+    if (b->ganache && !b->erc20) {
+        fprintf(stderr, "tally bench: --ganache is the reference of --erc20\n");
         return -1;
     }
     return 0;
@@ -985,6 +1349,7 @@ int cmd_bench(int argc, char **argv)
     b->rate = 35000;
     b->window = 100000;
     b->max_presign = 4000000;
+    b->token_path = ERC20_DEFAULT_TOKEN;
     atomic_store(&b->pool_size, -1);
     int exit_code = EXIT_FAIL;
     struct rpcc *ctl = NULL;
@@ -1021,6 +1386,7 @@ int cmd_bench(int argc, char **argv)
         if (rc) goto out;
     }
     if (fund_accounts(b, ctl)) goto out;
+    if (b->erc20 && erc20_setup(b, ctl)) goto out;
 
     /* Pre-sign. */
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1141,6 +1507,28 @@ int cmd_bench(int argc, char **argv)
     if (committed == 0) {
         fprintf(stderr, "tally bench: nothing was committed in the window\n");
         goto out;
+    }
+    if (b->erc20) {
+        fprintf(stderr, "tally bench: checking every sender's token balance...\n");
+        long off = erc20_verify(b, ctl);
+        if (off < 0) goto out;
+        if (off) {
+            fprintf(stderr,
+                    "tally bench: %ld sender(s) hold other token balances than their committed "
+                    "transfers give: some transfers failed\n",
+                    off);
+            goto out;
+        }
+        printf("checked     %ld senders' token balances match their committed transfers\n",
+               b->naccounts);
+        if (b->ganache) {
+            double g = run_ganache(b);
+            if (g < 0) goto out;
+            printf("reference   ganache %.1f token transfers/s on this machine, same run; "
+                   "Tally/ganache %.1fx\n",
+                   g, g > 0 ? tps / g : 0);
+        }
+        fflush(stdout);
     }
     exit_code = EXIT_OK;
 out:
