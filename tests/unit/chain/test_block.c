@@ -169,6 +169,80 @@ static void test_receipt_refusals(void **st)
     buf_free(&b);
 }
 
+/* Logs: round trip, the bloom, and refused shapes. */
+static void test_receipt_logs(void **st)
+{
+    (void)st;
+    struct receipt_log in[2];
+    memset(in, 0, sizeof in);
+    memset(in[0].addr, 0x11, 20);
+    in[0].ntopics = 2;
+    memset(in[0].topics[0], 0xaa, 32);
+    memset(in[0].topics[1], 0xbb, 32);
+    in[0].data = (const uint8_t *)"hello";
+    in[0].data_len = 5;
+    memset(in[1].addr, 0x22, 20);
+    struct receipt r = {.status = 1, .gas_used = 50000, .cumulative_gas = 50000, .first_log = 7},
+                   back;
+    assert_int_equal(receipt_set_logs(&r, in, 2), 0);
+    struct buf b;
+    buf_init(&b, 4096);
+    assert_int_equal(receipt_encode(&b, &r), 0);
+    assert_int_equal(receipt_decode(&back, b.p, b.len), 0);
+    assert_int_equal(back.nlogs, 2);
+    assert_int_equal(back.first_log, 7);
+    assert_memory_equal(back.logs[0].addr, in[0].addr, 20);
+    assert_int_equal(back.logs[0].ntopics, 2);
+    assert_memory_equal(back.logs[0].topics[1], in[0].topics[1], 32);
+    assert_int_equal(back.logs[0].data_len, 5);
+    assert_memory_equal(back.logs[0].data, "hello", 5);
+    assert_int_equal(back.logs[1].ntopics, 0);
+    assert_int_equal(back.logs[1].data_len, 0);
+    /* The bloom has 3 bits per address and topic; it differs with the logs. */
+    uint8_t b1[256] = {0}, b2[256] = {0};
+    receipt_bloom(b1, &r);
+    size_t bits = 0;
+    for (int i = 0; i < 256; i++)
+        for (int k = 0; k < 8; k++) bits += (b1[i] >> k) & 1;
+    assert_true(bits >= 3 && bits <= 12);
+    receipt_bloom(b2, &back);
+    assert_memory_equal(b1, b2, 256);
+    struct receipt cp;
+    assert_int_equal(receipt_copy(&cp, &back), 0);
+    receipt_clear(&back);
+    assert_memory_equal(cp.logs[0].data, "hello", 5);
+    receipt_clear(&cp);
+    /* Every truncation is refused, without leaks. */
+    for (size_t n = 0; n < b.len; n++) assert_true(receipt_decode(&back, b.p, n) < 0);
+    /* Five topics, or a 19-byte address, are refused. */
+    struct rlp_enc e;
+    for (int bad = 0; bad < 2; bad++) {
+        b.len = 0;
+        rlp_enc_init(&e, &b);
+        rlp_list_begin(&e);
+        rlp_put_u64(&e, 1);
+        rlp_put_u64(&e, 1);
+        rlp_put_u64(&e, 1);
+        rlp_put_bytes(&e, NULL, 0);
+        rlp_put_bytes(&e, NULL, 0);
+        rlp_put_u64(&e, 0);
+        rlp_list_begin(&e);
+        rlp_list_begin(&e);
+        rlp_put_bytes(&e, in[0].topics[0], bad ? 19 : 20);
+        rlp_list_begin(&e);
+        for (int t = 0; t < (bad ? 1 : 5); t++) rlp_put_bytes(&e, in[0].topics[0], 32);
+        rlp_list_end(&e);
+        rlp_put_bytes(&e, NULL, 0);
+        rlp_list_end(&e);
+        rlp_list_end(&e);
+        rlp_list_end(&e);
+        assert_int_equal(rlp_enc_finish(&e), 0);
+        assert_int_equal(receipt_decode(&back, b.p, b.len), TALLY_EDECODE);
+    }
+    receipt_clear(&r);
+    buf_free(&b);
+}
+
 /* ---- blocks ------------------------------------------------------------ */
 
 static struct tx *make_tx(uint8_t type, uint64_t nonce)
@@ -462,9 +536,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_merkle),           cmocka_unit_test(test_receipt_roundtrip),
-        cmocka_unit_test(test_receipt_refusals), cmocka_unit_test(test_header_encoding),
-        cmocka_unit_test(test_block_roundtrip),  cmocka_unit_test(test_block_truncated),
-        cmocka_unit_test(test_block_oversized),  cmocka_unit_test(test_receipts_root),
+        cmocka_unit_test(test_receipt_refusals), cmocka_unit_test(test_receipt_logs),
+        cmocka_unit_test(test_header_encoding),  cmocka_unit_test(test_block_roundtrip),
+        cmocka_unit_test(test_block_truncated),  cmocka_unit_test(test_block_oversized),
+        cmocka_unit_test(test_receipts_root),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
