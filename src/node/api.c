@@ -778,12 +778,16 @@ static void op_merge(void *ctx, struct rpc_req *req, const cJSON *args)
     }
 }
 
+int api_register_methods(struct node *n, const struct api_method *m, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (rpc_register_method(n->rpc, m[i].name, m[i].fn)) return TALLY_ENOMEM;
+    return 0;
+}
+
 int node_api_register(struct node *n)
 {
-    static const struct {
-        const char *name;
-        rpc_method_fn fn;
-    } methods[] = {
+    static const struct api_method methods[] = {
         {"eth_chainId", m_chain_id},
         {"net_version", m_net_version},
         {"web3_clientVersion", m_client_version},
@@ -819,8 +823,7 @@ int node_api_register(struct node *n)
         {"blocks", op_blocks},
         {"peers", op_peers},
     };
-    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
-        if (rpc_register_method(n->rpc, methods[i].name, methods[i].fn)) return TALLY_ENOMEM;
+    if (api_register_methods(n, methods, sizeof methods / sizeof methods[0])) return TALLY_ENOMEM;
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         if (rpc_register_op(n->rpc, ops[i].name, ops[i].fn)) return TALLY_ENOMEM;
     return node_api_evm_register(n);

@@ -187,34 +187,9 @@ static void reply_call_error(struct rpc_req *req, int rc, const char *why)
     rpc_reply_error(req, code, why[0] ? why : tally_strerror(rc), NULL);
 }
 
-static void m_call(void *ctx, struct rpc_req *req, const cJSON *params)
+/* eth_call, or with estimate eth_estimateGas. */
+static void run_call(struct node *n, struct rpc_req *req, const cJSON *params, int estimate)
 {
-    struct node *n = ctx;
-    struct exec_call c;
-    uint8_t *buf;
-    if (call_param(n, req, param(params, 0), &c, &buf)) return;
-    if (latest_only(n, req, param(params, 1))) {
-        free(buf);
-        return;
-    }
-    struct block_env env;
-    struct exec_call_result r;
-    char why[256];
-    ledger_call_env(n->ledger, &env, clock_wall_ms());
-    int rc = exec_call(ledger_state(n->ledger), &r, &c, &env, &n->rules, why, sizeof why);
-    free(buf);
-    if (rc)
-        reply_call_error(req, rc, why);
-    else if (!r.status)
-        reply_failed(req, &r);
-    else
-        rpc_reply_result(req, j_hex(r.output, r.output_len));
-    if (!rc) free(r.output);
-}
-
-static void m_estimate_gas(void *ctx, struct rpc_req *req, const cJSON *params)
-{
-    struct node *n = ctx;
     struct exec_call c;
     uint8_t *buf;
     if (call_param(n, req, param(params, 0), &c, &buf)) return;
@@ -226,17 +201,28 @@ static void m_estimate_gas(void *ctx, struct rpc_req *req, const cJSON *params)
     struct exec_call_result r;
     char why[256];
     uint64_t gas = 0;
+    struct state *st = ledger_state(n->ledger);
     ledger_call_env(n->ledger, &env, clock_wall_ms());
-    int rc =
-        exec_estimate_gas(ledger_state(n->ledger), &r, &gas, &c, &env, &n->rules, why, sizeof why);
+    int rc = estimate ? exec_estimate_gas(st, &r, &gas, &c, &env, &n->rules, why, sizeof why)
+                      : exec_call(st, &r, &c, &env, &n->rules, why, sizeof why);
     free(buf);
     if (rc)
         reply_call_error(req, rc, why);
     else if (!r.status)
         reply_failed(req, &r);
     else
-        rpc_reply_result(req, j_qty(gas));
+        rpc_reply_result(req, estimate ? j_qty(gas) : j_hex(r.output, r.output_len));
     if (!rc) free(r.output);
+}
+
+static void m_call(void *ctx, struct rpc_req *req, const cJSON *params)
+{
+    run_call(ctx, req, params, 0);
+}
+
+static void m_estimate_gas(void *ctx, struct rpc_req *req, const cJSON *params)
+{
+    run_call(ctx, req, params, 1);
 }
 
 static void m_get_code(void *ctx, struct rpc_req *req, const cJSON *params)
@@ -670,10 +656,7 @@ void node_api_close(struct node *n)
 
 int node_api_evm_register(struct node *n)
 {
-    static const struct {
-        const char *name;
-        rpc_method_fn fn;
-    } methods[] = {
+    static const struct api_method methods[] = {
         {"eth_call", m_call},
         {"eth_estimateGas", m_estimate_gas},
         {"eth_getCode", m_get_code},
@@ -682,8 +665,6 @@ int node_api_evm_register(struct node *n)
         {"eth_subscribe", m_subscribe},
         {"eth_unsubscribe", m_unsubscribe},
     };
-    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
-        if (rpc_register_method(n->rpc, methods[i].name, methods[i].fn)) return TALLY_ENOMEM;
     rpc_set_ws_close(n->rpc, on_ws_close);
-    return 0;
+    return api_register_methods(n, methods, sizeof methods / sizeof methods[0]);
 }

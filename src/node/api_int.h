@@ -36,6 +36,15 @@ int block_receipts(struct node *n, const struct block *b, struct receipt **rcpts
  * logged (each used exactly 21000 gas), else the OR of its receipts'. */
 void block_bloom(struct node *n, const struct block *b, uint8_t out[256]);
 
+/* A JSON-RPC method for registration. */
+struct api_method {
+    const char *name;
+    rpc_method_fn fn;
+};
+
+/* Register count methods on the node's server. Errors: TALLY_ENOMEM. */
+int api_register_methods(struct node *n, const struct api_method *m, size_t count);
+
 /* api_evm.c: register the contract methods (eth_call, eth_estimateGas,
  * eth_getCode, eth_getStorageAt, eth_getLogs, eth_subscribe,
  * eth_unsubscribe). Errors: TALLY_ENOMEM. */
