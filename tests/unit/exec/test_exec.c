@@ -375,6 +375,34 @@ static void test_call_and_estimate(void **state)
     receipt_clear(&rc);
 }
 
+/* A contract that calls itself with all its gas: hundreds of nested frames
+ * on the calling thread's stack (the node's loop thread), until the 63/64
+ * rule leaves too little gas; the outermost call succeeds. */
+static void test_deep_recursion(void **state)
+{
+    struct fx *f = *state;
+    struct receipt rc;
+    char why[256];
+    static const uint8_t runtime[] = {0x60, 0x00, 0x60, 0x00, 0x60, 0x00, 0x60,
+                                      0x00, 0x60, 0x00, 0x30, 0x5a, 0xf1, 0x00};
+    uint8_t init[11 + sizeof runtime] = {0x60, sizeof runtime, 0x80, 0x60, 0x0b, 0x60,
+                                         0x00, 0x39,           0x60, 0x00, 0xf3};
+    memcpy(init + 11, runtime, sizeof runtime);
+    f->rules.tx_gas_limit = f->rules.block_gas_limit = f->env.gas_limit = 30000000;
+    struct tx *tx = mktx_data(f->alice_key, 0, NULL, 0, 200000, init, sizeof init);
+    assert_int_equal(exec_tx(f->s, &rc, tx, &f->env, &f->rules, 0, why, sizeof why), 0);
+    assert_int_equal(rc.status, 1);
+    tx_free(tx);
+    tx = mktx_data(f->alice_key, 1, rc.contract, 0, 30000000, NULL, 0);
+    struct receipt r2;
+    assert_int_equal(exec_tx(f->s, &r2, tx, &f->env, &f->rules, 0, why, sizeof why), 0);
+    assert_int_equal(r2.status, 1);
+    /* Each level costs ~120 gas (a warm CALL and its arguments): ~520
+     * levels deep, where the 63/64 rule leaves too little for another. */
+    assert_true(r2.gas_used > 21000 + 400 * 120);
+    tx_free(tx);
+}
+
 static void test_revert_reason(void **unused)
 {
     (void)unused;
@@ -442,6 +470,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_contract_create_call_revert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_call_and_estimate, setup, teardown),
         cmocka_unit_test(test_revert_reason),
+        cmocka_unit_test_setup_teardown(test_deep_recursion, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_refusals, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
