@@ -18,6 +18,9 @@ int cmd_chain(int argc, char **argv);
 int cmd_node(int argc, char **argv);
 int cmd_account(int argc, char **argv);
 int cmd_send(int argc, char **argv);
+/* contract_cmds.c: deploy and call contracts from solc artifacts (docs/contracts-cli.md). */
+int cmd_deploy(int argc, char **argv);
+int cmd_call(int argc, char **argv);
 int cmd_balance(int argc, char **argv);
 int cmd_block(int argc, char **argv);
 int cmd_tx(int argc, char **argv);
@@ -26,6 +29,8 @@ int cmd_status(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 /* evm_test.c: run ethereum-tests BlockchainTests JSON files (docs/evm.md). */
 int cmd_evm_test(int argc, char **argv);
+/* evm_run.c: run EVM bytecode cases, print JSON outcomes (docs/evm-diff.md). */
+int cmd_evm_run(int argc, char **argv);
 
 /* Option parsing helper: if argv[*i] is `name` take argv[*i+1] (or the part
  * after `name=`), advance *i and return the value; NULL otherwise. Exits

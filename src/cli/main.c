@@ -13,6 +13,8 @@ static const struct {
     {"node", cmd_node, "run a node from its directory"},
     {"account", cmd_account, "new: create a key pair"},
     {"send", cmd_send, "sign and send a transfer"},
+    {"deploy", cmd_deploy, "deploy a contract from a solc JSON artifact"},
+    {"call", cmd_call, "call a contract function (eth_call or a transaction)"},
     {"balance", cmd_balance, "balance and nonce of an address"},
     {"block", cmd_block, "show a block by height, hash or \"latest\""},
     {"tx", cmd_tx, "show a transaction and its receipt or status"},
@@ -20,6 +22,7 @@ static const struct {
     {"status", cmd_status, "node status (height, pool, peers)"},
     {"bench", cmd_bench, "measure committed transfers per second"},
     {"evm-test", cmd_evm_test, "run ethereum-tests BlockchainTests JSON files"},
+    {"evm-run", cmd_evm_run, "run EVM bytecode cases from a JSON file, print JSON results"},
 };
 
 static void usage(FILE *f)
