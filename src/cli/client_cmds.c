@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include "chain/tx.h"
 #include "cli/cli.h"
+#include "cli/common.h"
 #include "cli/rpcclient.h"
 #include "crypto/secp.h"
 #include "node/config.h"
@@ -16,30 +17,6 @@
 static const char *rpc_url_opt(int argc, char **argv, int *i)
 {
     return cli_opt(argc, argv, i, "--rpc");
-}
-
-static int connect_rpc(struct rpcc **c, const char *url)
-{
-    char err[256];
-    if (rpcc_open(c, url ? url : cli_default_rpc(), err, sizeof err)) {
-        fprintf(stderr, "tally: %s\n", err);
-        return EXIT_USAGE;
-    }
-    return 0;
-}
-
-/* Call and map failures to exit codes; prints the reason. */
-static int call(struct rpcc *c, cJSON **res, const char *method, cJSON *params)
-{
-    char err[512];
-    int rc = rpcc_call(c, res, method, params, err, sizeof err);
-    if (!rc) return 0;
-    if (rc == TALLY_EINVAL) {
-        fprintf(stderr, "tally: %s refused: %s\n", method, err);
-        return EXIT_FAIL;
-    }
-    fprintf(stderr, "tally: cannot reach the node at %s: %s\n", rpcc_url(c), err);
-    return EXIT_UNREACH;
 }
 
 static void print_json(const cJSON *j)
@@ -69,62 +46,6 @@ int cmd_account(int argc, char **argv)
     hex_encode(ha, addr, 20);
     printf("{\"address\": \"%s\", \"private_key\": \"%s\"}\n", ha, hp);
     return EXIT_OK;
-}
-
-/* ---- amounts: "1000" (wei), "1.5ether", "2gwei" ---- */
-
-static int parse_amount(u256 *out, const char *s)
-{
-    static const struct {
-        const char *suffix;
-        int decimals;
-    } units[] = {{"ether", 18}, {"eth", 18}, {"gwei", 9}, {"wei", 0}};
-    char buf[100];
-    size_t len = strlen(s);
-    int decimals = 0;
-    if (len >= sizeof buf) return -1;
-    memcpy(buf, s, len + 1);
-    for (size_t u = 0; u < sizeof units / sizeof units[0]; u++) {
-        size_t sl = strlen(units[u].suffix);
-        if (len > sl && !strcmp(buf + len - sl, units[u].suffix)) {
-            buf[len - sl] = 0;
-            decimals = units[u].decimals;
-            break;
-        }
-    }
-    char digits[100];
-    size_t nd = 0;
-    int frac = -1;
-    for (const char *p = buf; *p; p++) {
-        if (*p == '.' && frac < 0) {
-            frac = 0;
-            continue;
-        }
-        if (*p < '0' || *p > '9') return -1;
-        if (frac >= 0) frac++;
-        digits[nd++] = *p;
-    }
-    if (!nd) return -1;
-    if (frac < 0) frac = 0;
-    if (frac > decimals) return -1;
-    for (int i = frac; i < decimals; i++) digits[nd++] = '0';
-    digits[nd] = 0;
-    return u256_parse(out, digits) ? -1 : 0;
-}
-
-static int load_key(uint8_t priv[32], const char *arg)
-{
-    if (!strncmp(arg, "0x", 2)) return hex_decode_fixed(priv, 32, arg) ? -1 : 0;
-    char *text;
-    if (file_read_all(&text, NULL, arg, 4096)) return -1;
-    char *p = text;
-    while (*p == ' ' || *p == '\n') p++;
-    char *e = p;
-    while (*e && *e != '\n' && *e != ' ' && *e != '\r') e++;
-    *e = 0;
-    int rc = hex_decode_fixed(priv, 32, p) ? -1 : 0;
-    free(text);
-    return rc;
 }
 
 int cmd_send(int argc, char **argv)
@@ -165,7 +86,7 @@ int cmd_send(int argc, char **argv)
     }
     struct tx_fields f = {.type = (uint8_t)type, .gas_limit = 21000, .has_to = 1};
     uint8_t priv[32];
-    if (!key || load_key(priv, key)) {
+    if (!key || cli_load_key(priv, key)) {
         fprintf(stderr, "tally send: --key must be a 0x private key or a file holding one\n");
         return EXIT_USAGE;
     }
@@ -173,17 +94,17 @@ int cmd_send(int argc, char **argv)
         fprintf(stderr, "tally send: --to must be a 0x-prefixed 20-byte address\n");
         return EXIT_USAGE;
     }
-    if (parse_amount(&f.value, value) || parse_amount(&f.gas_price, gas_price)) {
+    if (cli_parse_amount(&f.value, value) || cli_parse_amount(&f.gas_price, gas_price)) {
         fprintf(stderr, "tally send: bad amount (use wei, or e.g. 1.5ether, 20gwei)\n");
         return EXIT_USAGE;
     }
     f.max_fee = f.max_priority_fee = f.gas_price;
     struct rpcc *c;
-    int rc = connect_rpc(&c, url);
+    int rc = cli_connect(&c, url);
     if (rc) return rc;
     cJSON *res;
     uint64_t q;
-    if ((rc = call(c, &res, "eth_chainId", NULL))) goto out;
+    if ((rc = cli_call(c, &res, "eth_chainId", NULL))) goto out;
     if (!cJSON_IsString(res) || hex_quantity_u64(&f.chain_id, res->valuestring)) {
         fprintf(stderr, "tally send: bad eth_chainId answer\n");
         cJSON_Delete(res);
@@ -206,7 +127,7 @@ int cmd_send(int argc, char **argv)
         cJSON *p = cJSON_CreateArray();
         cJSON_AddItemToArray(p, cJSON_CreateString(hfrom));
         cJSON_AddItemToArray(p, cJSON_CreateString("pending"));
-        if ((rc = call(c, &res, "eth_getTransactionCount", p))) goto out;
+        if ((rc = cli_call(c, &res, "eth_getTransactionCount", p))) goto out;
         if (!cJSON_IsString(res) || hex_quantity_u64(&q, res->valuestring)) {
             cJSON_Delete(res);
             rc = EXIT_FAIL;
@@ -227,7 +148,7 @@ int cmd_send(int argc, char **argv)
     cJSON *p = cJSON_CreateArray();
     cJSON_AddItemToArray(p, cJSON_CreateString(raw));
     free(raw);
-    if ((rc = call(c, &res, "eth_sendRawTransaction", p))) goto out;
+    if ((rc = cli_call(c, &res, "eth_sendRawTransaction", p))) goto out;
     char hash[67];
     snprintf(hash, sizeof hash, "%s", cJSON_IsString(res) ? res->valuestring : "?");
     cJSON_Delete(res);
@@ -236,7 +157,7 @@ int cmd_send(int argc, char **argv)
     for (int waited = 0; waited < 60000; waited += 100) {
         p = cJSON_CreateArray();
         cJSON_AddItemToArray(p, cJSON_CreateString(hash));
-        if ((rc = call(c, &res, "tally_txStatus", p))) goto out;
+        if ((rc = cli_call(c, &res, "tally_txStatus", p))) goto out;
         const cJSON *st = cJSON_GetObjectItem(res, "status");
         const char *s = cJSON_IsString(st) ? st->valuestring : "unknown";
         if (!strcmp(s, "committed")) {
@@ -303,16 +224,16 @@ int cmd_balance(int argc, char **argv)
         return EXIT_USAGE;
     }
     struct rpcc *c;
-    if ((rc = connect_rpc(&c, url))) return rc;
+    if ((rc = cli_connect(&c, url))) return rc;
     cJSON *bal = NULL, *nonce = NULL, *p = cJSON_CreateArray();
     cJSON_AddItemToArray(p, cJSON_CreateString(args[0]));
     cJSON_AddItemToArray(p, cJSON_CreateString("latest"));
     cJSON *p2 = cJSON_Duplicate(p, 1);
-    rc = call(c, &bal, "eth_getBalance", p);
+    rc = cli_call(c, &bal, "eth_getBalance", p);
     if (rc)
         cJSON_Delete(p2);
     else
-        rc = call(c, &nonce, "eth_getTransactionCount", p2);
+        rc = cli_call(c, &nonce, "eth_getTransactionCount", p2);
     if (!rc) {
         u256 b;
         uint64_t nn = 0;
@@ -361,12 +282,12 @@ int cmd_block(int argc, char **argv)
     }
     cJSON_AddItemToArray(p, full ? cJSON_CreateTrue() : cJSON_CreateFalse());
     struct rpcc *c;
-    if ((rc = connect_rpc(&c, url))) {
+    if ((rc = cli_connect(&c, url))) {
         cJSON_Delete(p);
         return rc;
     }
     cJSON *res;
-    if (!(rc = call(c, &res, method, p))) {
+    if (!(rc = cli_call(c, &res, method, p))) {
         if (cJSON_IsNull(res)) {
             fprintf(stderr, "tally block: no block %s\n", which);
             rc = EXIT_NOTFOUND;
@@ -391,7 +312,7 @@ int cmd_tx(int argc, char **argv)
         return EXIT_USAGE;
     }
     struct rpcc *c;
-    if ((rc = connect_rpc(&c, url))) return rc;
+    if ((rc = cli_connect(&c, url))) return rc;
     cJSON *out = cJSON_CreateObject(), *res;
     const char *methods[] = {"tally_txStatus", "eth_getTransactionByHash",
                              "eth_getTransactionReceipt"};
@@ -399,7 +320,7 @@ int cmd_tx(int argc, char **argv)
     for (int i = 0; i < 3 && !rc; i++) {
         cJSON *p = cJSON_CreateArray();
         cJSON_AddItemToArray(p, cJSON_CreateString(args[0]));
-        if (!(rc = call(c, &res, methods[i], p))) cJSON_AddItemToObject(out, keys[i], res);
+        if (!(rc = cli_call(c, &res, methods[i], p))) cJSON_AddItemToObject(out, keys[i], res);
     }
     if (!rc) {
         print_json(out);
@@ -417,9 +338,9 @@ static int print_method(int argc, char **argv, const char *usage, const char *me
     int rc = simple_query(argc, argv, usage, 0, NULL, &url, NULL);
     if (rc) return rc < 0 ? EXIT_OK : rc;
     struct rpcc *c;
-    if ((rc = connect_rpc(&c, url))) return rc;
+    if ((rc = cli_connect(&c, url))) return rc;
     cJSON *res;
-    if (!(rc = call(c, &res, method, NULL))) {
+    if (!(rc = cli_call(c, &res, method, NULL))) {
         print_json(res);
         cJSON_Delete(res);
     }
