@@ -3,43 +3,52 @@
 //
 //   node bench/ganache_erc20.mjs [--duration S] [--warmup S] [--senders N]
 //     [--window N] [--batch N] [--conns N] [--txs N] [--block-time S]
+//     [--instamine eager|strict]
 //
-// What it does: starts ganache 7.9.2 in this process (ganache.server, on its
+// What it does: starts ganache 7.9.2 in this process (ganache.server on its
 // own worker thread, on a free loopback port), deploys tests/contracts/Token.sol
-// (compiled by tests/e2e/lib/solc.mjs), gives each of N sender accounts tokens,
-// signs every transfer it will send before the clock starts (sender i sends
-// 1 unit to sender i+1, its own nonces 0, 1, 2, ...; senders take turns), then
-// submits them as JSON-RPC batches of eth_sendRawTransaction over keep-alive
-// HTTP connections, keeping at most --window transfers in flight (sent, not yet
-// seen committed). A poller reads the token's Transfer logs of each new block
-// (eth_getLogs): a transfer is committed when its log is seen, which is the
-// same as receipt status 1 (a reverted transfer emits none). After --warmup
-// seconds it counts for --duration seconds: transfers committed in that window
-// per second, and the latency from sending a transfer's batch to seeing its
-// log (p50, p99). Progress goes to stderr every few seconds; the last line on
-// stdout is one JSON object:
+// (compiled by tests/e2e/lib/solc.mjs), gives each of --senders accounts
+// tokens, and signs every transfer it will send before the clock starts
+// (sender i sends 1 unit to sender i+1, with its own nonces 0, 1, 2, ...).
+// Then it submits them as JSON-RPC batches of eth_sendRawTransaction over
+// keep-alive HTTP connections, with at most --window transfers in flight (sent,
+// no receipt yet) and at most one per sender, and polls the receipts of those
+// in flight. A transfer is committed when its receipt has status 1. After
+// --warmup seconds it counts for --duration seconds: transfers committed in
+// that window per second, and the latency from sending a transfer's batch to
+// seeing its receipt (p50, p99; the 20 ms poll is part of it). Progress goes
+// to stderr every 5 s; the last line on stdout is one JSON object:
 //   {"tool":"ganache","transfersPerSec":X,"committed":N,"seconds":S,"p50ms":..,"p99ms":..}
 //
-// Ganache options, chosen for its best honest throughput (measured on the
-// 2-core development machine; see --block-time):
-// - miner.blockTime 0.5 s (interval mining) rather than instamine: in
-//   instamine mode ("eager", the default, or "strict") ganache mines one block
-//   per transaction, and the per-block work (trie commit, block and receipt
-//   storage) dominates; in interval mining each block takes every pending
-//   transaction. Eager instamine measured ~140 transfers/s here; interval
-//   mining, several times that (figures in the Tally report). A shorter block
-//   time lowers latency without raising throughput.
-// - miner.blockGasLimit 1e9, so that a block is never the limit (at ~35,000
-//   gas per transfer, ~28,000 transfers per block; Tally's blocks take up to
-//   10,000 transactions).
-// - logging.quiet, so that no per-request log line is formatted and written.
+// Ganache options, chosen for its best honest throughput on the 2-core
+// development machine:
+// - Interval mining, miner.blockTime 0.2 s, with a window of 200 transfers
+//   in 4 batches of 50 over 4 connections: each block takes every pending
+//   transfer, so ganache's per-block work (a block, its receipts and the state
+//   trie written to its database) is paid once per ~200 transfers. The
+//   machine's speed varies by up to 2x from minute to minute, so modes were
+//   compared in alternating runs: blockTime 0.2 s / window 200 gave 96-140
+//   transfers/s where instamine "eager" (ganache's default: one block per
+//   transaction, the hash returned once mined; windows of 8 to 32) gave 47-72
+//   and "strict" 27-48; in a slower minute 70 and 80 against eager's 72 and
+//   71. Other block times: 0.1 s / window 100: 96-110; 0.5 s / 400: 80-120;
+//   1 s / 800: 40-80 (ganache's cost per transfer grows with the block). The
+//   price is latency: a transfer waits for the block being mined, p50 ~2 s
+//   (eager: ~50 ms).
+//   The ceiling is ganache's EVM, not the client: 1,000 transfers mined as one
+//   block (evm_mine, no HTTP) take ~8 s here, since ganache runs every opcode
+//   through a JavaScript step hook (for console.log) and keeps its state in
+//   leveldown.
+// - miner.blockGasLimit 1e9, so that the block gas limit never binds (~35,000
+//   gas per transfer; Tally's blocks take up to 10,000 transactions).
+// - logging.quiet: no log line per request.
 // - chain.hardfork shanghai (ganache 7.9.2 has nothing newer), so the token is
-//   compiled for evmVersion shanghai; the transfer path of Token.sol is the
-//   same code for cancun (cancun only adds MCOPY, used in name() and symbol()).
-// - ganache's default in-memory database; chain.asyncRequestProcessing true
-//   (the default), so batched requests are handled concurrently.
-// Ganache runs on a worker thread so that this script's JSON encoding and
-// decoding run on the second core, as a separate client would.
+//   compiled for evmVersion shanghai. For cancun solc emits one MCOPY, in the
+//   string encoder behind name() and symbol(); the transfer path is unaffected.
+// - Otherwise ganache's defaults, among them chain.asyncRequestProcessing
+//   (batched requests are handled concurrently).
+// Ganache runs on a worker thread so that this script's signing, JSON work and
+// polling run on the other core, as a separate client process would.
 import http from 'node:http';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { ethers } from 'ethers';
@@ -52,25 +61,26 @@ const TOKENS_EACH = 10n ** 30n; // token units the deployer gives each sender
 const TRANSFER_GAS = 100000n; // gas limit of a transfer (it uses ~35,000)
 const DEPLOY_GAS = 3000000n;
 const MAX_FEE = 100n * 10n ** 9n; // maxFeePerGas: far above ganache's base fee
-const POLL_MS = 20; // how often the poller asks for new blocks
+const POLL_MS = 20; // how often the poller asks for the head
 const PROGRESS_MS = 5000;
 const REQUEST_TIMEOUT_MS = 60000; // a hang guard, not a latency bound
 
 const USAGE = `usage: node bench/ganache_erc20.mjs [options]
   --duration S     measured seconds (default 20)
   --warmup S       seconds of load before the measurement starts (default 3)
-  --senders N      sender accounts, each with its own nonce sequence (default 500)
-  --window N       most transfers in flight, sent but not seen committed (default 4000)
-  --batch N        eth_sendRawTransaction calls per JSON-RPC batch (default 200)
-  --conns N        keep-alive HTTP connections (default 4)
-  --txs N          transfers to pre-sign (default 40000; the run ends early, with a
-                   warning, if they run out)
-  --block-time S   ganache miner.blockTime in seconds; 0 = instamine (default 0.5)
-  --instamine M    eager or strict: ganache's instamine mode, for --block-time 0 (default eager)`;
+  --senders N      sender accounts, each with its own nonce sequence and at most
+                   one transfer in flight (default 200)
+  --window N       most transfers in flight, sent but no receipt yet (default 200)
+  --batch N        eth_sendRawTransaction calls per JSON-RPC batch (default 50)
+  --conns N        keep-alive HTTP connections for sending (default 4)
+  --txs N          transfers to pre-sign (default 6000; a warning says if they ran
+                   out before the end)
+  --block-time S   ganache miner.blockTime in seconds; 0 = instamine (default 0.2)
+  --instamine M    eager or strict: the instamine mode for --block-time 0 (default eager)`;
 
 function parseArgs(argv) {
-  const opts = { duration: 20, warmup: 3, senders: 500, window: 4000, batch: 200, conns: 4,
-    txs: 40000, blockTime: 0.5, instamine: 'eager' };
+  const opts = { duration: 20, warmup: 3, senders: 200, window: 200, batch: 50, conns: 4,
+    txs: 6000, blockTime: 0.2, instamine: 'eager' };
   const names = { '--duration': 'duration', '--warmup': 'warmup', '--senders': 'senders',
     '--window': 'window', '--batch': 'batch', '--conns': 'conns', '--txs': 'txs',
     '--block-time': 'blockTime' };
@@ -106,7 +116,6 @@ async function runGanache({ blockTime, instamine, accounts }) {
     chain: { hardfork: GANACHE_HARDFORK, chainId: Number(CHAIN_ID) },
     miner: { blockTime, instamine, blockGasLimit: '0x3b9aca00' },
     wallet: { accounts },
-    ...(process.env.DBPATH ? { database: { dbPath: process.env.DBPATH } } : {}),
   });
   await server.listen(0, '127.0.0.1');
   parentPort.postMessage({ port: server.address().port });
@@ -262,7 +271,6 @@ async function main() {
   const ready = Array.from({ length: N }, (_, i) => i);
   let sent = 0;
   let exhausted = 0; // senders that sent all their pre-signed transfers
-  let inFlight = 0;
   let committedTotal = 0;
   let submitErrors = 0;
   let firstError = null;
@@ -282,7 +290,7 @@ async function main() {
   async function sendLoop(conn) {
     while (!done) {
       const batch = [];
-      while (batch.length < opts.batch && inFlight < opts.window && ready.length) {
+      while (batch.length < opts.batch && pending.size < opts.window && ready.length) {
         const i = ready.shift();
         if (nextNonce[i] === perSender) {
           exhausted++;
@@ -291,7 +299,6 @@ async function main() {
         const j = nextNonce[i]++ * N + i;
         batch.push(j);
         pending.add(j);
-        inFlight++;
       }
       if (!batch.length) {
         if (exhausted === N) return;
@@ -312,7 +319,6 @@ async function main() {
         if (!a.error || !pending.delete(batch[k])) return;
         submitErrors++;
         firstError ??= a.error.message;
-        inFlight--;
       });
     }
   }
@@ -336,7 +342,6 @@ async function main() {
           if (!a.result) return;
           const j = list[k];
           pending.delete(j);
-          inFlight--;
           ready.push(j % N);
           if (a.result.status !== '0x1') {
             reverted++;
@@ -363,7 +368,7 @@ async function main() {
     const t = (performance.now() - start) / 1000;
     const rate = (committedTotal - lastCount) / (PROGRESS_MS / 1000);
     lastCount = committedTotal;
-    log(`t=${t.toFixed(1)} s: sent ${sent}, committed ${committedTotal}, in flight ${inFlight}, ` +
+    log(`t=${t.toFixed(1)} s: sent ${sent}, committed ${committedTotal}, in flight ${pending.size}, ` +
       `${rate.toFixed(0)} transfers/s over the last ${PROGRESS_MS / 1000} s` +
       (t < opts.warmup ? ' (warm-up)' : ''));
   }, PROGRESS_MS);
