@@ -364,9 +364,8 @@ static int run_world(struct world **wout, struct evmtx_result *res, const struct
     rc = evmtx_apply(w, res, etx, &ctx, gas_left, err, errlen);
     if (!rc && mint && res->status != EVM_SUCCESS &&
         world_sub_balance(w, &etx->sender, &etx->value))
-        rc = TALLY_ESTATE; /* cannot happen: the reverted value came back */
-    if (!rc && world_failed(w)) rc = world_error(w);
-    if (rc == TALLY_ENOMEM && world_failed(w)) rc = world_error(w);
+        rc = TALLY_ESTATE;                    /* cannot happen: the reverted value came back */
+    if (world_failed(w)) rc = world_error(w); /* the real cause of any failure */
     if (rc) {
         free(res->output);
         res->output = NULL;

@@ -158,13 +158,11 @@ static const uint8_t empty_uncles[32] = {
     0x1d, 0xcc, 0x4d, 0xe8, 0xde, 0xc7, 0x5d, 0x7a, 0xab, 0x85, 0xb5, 0x67, 0xb6, 0xcc, 0xd4, 0x1a,
     0xd3, 0x12, 0x45, 0x1b, 0x94, 0x8a, 0x74, 0x13, 0xf0, 0xa1, 0x42, 0xfd, 0x40, 0xd4, 0x93, 0x47};
 
-static cJSON *block_json(const struct block *b, int full, const uint8_t bloom[256])
+cJSON *header_json(const struct block *b, const uint8_t bloom[256])
 {
     static const uint8_t zero8[8], zero32[32];
     cJSON *o = cJSON_CreateObject();
     const struct block_header *h = &b->h;
-    size_t size = 600;
-    for (size_t i = 0; i < b->ntx; i++) size += b->txs[i]->raw_len + 4;
     cJSON_AddItemToObject(o, "number", j_qty(h->height));
     cJSON_AddItemToObject(o, "hash", j_hex(b->hash, 32));
     cJSON_AddItemToObject(o, "parentHash", j_hex(h->parent_hash, 32));
@@ -179,7 +177,6 @@ static cJSON *block_json(const struct block *b, int full, const uint8_t bloom[25
     cJSON_AddItemToObject(o, "difficulty", j_qty(0));
     cJSON_AddItemToObject(o, "totalDifficulty", j_qty(0));
     cJSON_AddItemToObject(o, "extraData", j_hex(NULL, 0));
-    cJSON_AddItemToObject(o, "size", j_qty(size));
     cJSON_AddItemToObject(o, "gasLimit", j_qty(h->gas_limit));
     cJSON_AddItemToObject(o, "gasUsed", j_qty(h->gas_used));
     cJSON_AddItemToObject(o, "timestamp", j_qty(h->timestamp_ms / 1000));
@@ -187,6 +184,15 @@ static cJSON *block_json(const struct block *b, int full, const uint8_t bloom[25
     cJSON_AddItemToObject(o, "baseFeePerGas", j_u256(&h->base_fee));
     cJSON_AddItemToObject(o, "view", j_qty(h->view));
     cJSON_AddItemToObject(o, "commitCertificate", j_hex(b->cert, b->cert_len));
+    return o;
+}
+
+static cJSON *block_json(const struct block *b, int full, const uint8_t bloom[256])
+{
+    cJSON *o = header_json(b, bloom);
+    size_t size = 600;
+    for (size_t i = 0; i < b->ntx; i++) size += b->txs[i]->raw_len + 4;
+    cJSON_AddItemToObject(o, "size", j_qty(size));
     cJSON *txs = cJSON_AddArrayToObject(o, "transactions");
     for (size_t i = 0; i < b->ntx; i++)
         cJSON_AddItemToArray(txs, full ? tx_json(b->txs[i], b, i) : j_hex(b->txs[i]->hash, 32));

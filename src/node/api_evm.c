@@ -586,27 +586,11 @@ static int notify(struct node *n, const struct node_sub *s, cJSON *result)
     return rc == TALLY_ENOTFOUND || rc == TALLY_EFULL ? -1 : 0;
 }
 
+/* A newHeads notification: the header, as eth_getBlockByNumber shows it,
+ * and the number of transactions. */
 static cJSON *head_json(const struct block *b, const uint8_t bloom[256])
 {
-    static const uint8_t zero8[8], zero32[32];
-    const struct block_header *h = &b->h;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "number", j_qty(h->height));
-    cJSON_AddItemToObject(o, "hash", j_hex(b->hash, 32));
-    cJSON_AddItemToObject(o, "parentHash", j_hex(h->parent_hash, 32));
-    cJSON_AddItemToObject(o, "nonce", j_hex(zero8, 8));
-    cJSON_AddItemToObject(o, "mixHash", j_hex(zero32, 32));
-    cJSON_AddItemToObject(o, "logsBloom", j_hex(bloom, 256));
-    cJSON_AddItemToObject(o, "transactionsRoot", j_hex(h->tx_root, 32));
-    cJSON_AddItemToObject(o, "stateRoot", j_hex(h->state_root, 32));
-    cJSON_AddItemToObject(o, "receiptsRoot", j_hex(h->receipts_root, 32));
-    cJSON_AddItemToObject(o, "miner", j_hex(h->proposer, 20));
-    cJSON_AddItemToObject(o, "difficulty", j_qty(0));
-    cJSON_AddItemToObject(o, "extraData", j_hex(NULL, 0));
-    cJSON_AddItemToObject(o, "gasLimit", j_qty(h->gas_limit));
-    cJSON_AddItemToObject(o, "gasUsed", j_qty(h->gas_used));
-    cJSON_AddItemToObject(o, "timestamp", j_qty(h->timestamp_ms / 1000));
-    cJSON_AddItemToObject(o, "baseFeePerGas", j_u256(&h->base_fee));
+    cJSON *o = header_json(b, bloom);
     cJSON_AddItemToObject(o, "transactionCount", j_qty(b->ntx));
     return o;
 }

@@ -23,6 +23,10 @@ void bad_params(struct rpc_req *req, const char *msg);
  * latest. -1 on a malformed tag. */
 int block_tag(struct node *n, const cJSON *tag, uint64_t *height);
 
+/* The header fields of block b as eth_getBlockByNumber shows them (no
+ * size, transactions or uncles), with bloom as its logs bloom. */
+cJSON *header_json(const struct block *b, const uint8_t bloom[256]);
+
 /* The logs of receipt r (transaction index of block b) as Ethereum log
  * objects. */
 cJSON *logs_json(const struct block *b, size_t index, const struct receipt *r);
