@@ -183,6 +183,21 @@ bad:
     return rc;
 }
 
+int block_decode_header(const uint8_t *p, size_t len, struct block_header *h, uint8_t hash[32],
+                        size_t *ntx)
+{
+    struct rlp_item top, f[BLOCK_FIELDS];
+    size_t n;
+    int rc;
+    if (len > BLOCK_MAX_SIZE) return TALLY_ETOOBIG;
+    if ((rc = rlp_decode(&top, p, len))) return rc;
+    if (!top.is_list) return TALLY_EDECODE;
+    if ((rc = rlp_list(f, BLOCK_FIELDS, &n, &top))) return rc == TALLY_ETOOBIG ? TALLY_EDECODE : rc;
+    if (n != BLOCK_FIELDS || !f[1].is_list) return TALLY_EDECODE;
+    if ((rc = header_decode(h, &f[0])) || (rc = count_items(ntx, &f[1], BLOCK_MAX_TXS))) return rc;
+    return block_header_hash(hash, h);
+}
+
 int block_tx_root(uint8_t out[32], const struct block *b)
 {
     if (b->ntx > BLOCK_MAX_TXS) return TALLY_EINVAL;

@@ -62,6 +62,12 @@ TALLY_WUR int block_encode(struct buf *out, const struct block *b);
  * and a signature does not recover), TALLY_ENOMEM. */
 TALLY_WUR int block_decode(struct block **out, const uint8_t *p, size_t len, int recover);
 
+/* Only the header, its hash and the number of transactions of an encoded
+ * block (no transaction is decoded, the body is not checked against the
+ * header: for listings of stored blocks). Errors: as block_decode. */
+TALLY_WUR int block_decode_header(const uint8_t *p, size_t len, struct block_header *h,
+                                  uint8_t hash[32], size_t *ntx);
+
 /* Merkle root of the hashes of b->txs into out (b unchanged).
  * Errors: TALLY_EINVAL (ntx > BLOCK_MAX_TXS), TALLY_ENOMEM. */
 TALLY_WUR int block_tx_root(uint8_t out[32], const struct block *b);

@@ -1556,28 +1556,52 @@ int pbft_step(struct pbft *p, const struct pbft_event *ev, struct pbft_update *u
 
 /* ---- certificates ---- */
 
-int pbft_cert_verify(const struct pbft_validators *vs, const struct pbft_crypto *c,
-                     const uint8_t block_hash[32], uint64_t height, const uint8_t *cert, size_t len)
+/* The view and signature entries of a certificate, strictly decoded. */
+static int cert_decode(const uint8_t *cert, size_t len, uint64_t *view, struct pbft__sigent *s,
+                       size_t *ns)
 {
     struct rlp_item top, f[2];
-    size_t nf, ns;
-    struct pbft__sigent s[PBFT_MAX_VALIDATORS];
-    uint64_t view;
-    uint8_t d[32];
-    if (!vs || vs->n == 0 || vs->n > PBFT_MAX_VALIDATORS || !c || !c->verify) return TALLY_EINVAL;
+    size_t nf;
     if (!cert || len == 0) return TALLY_EDECODE;
     if (len > 2 + 9 + PBFT_MAX_VALIDATORS * 80) return TALLY_ETOOBIG;
     int rc = rlp_decode_all(&top, cert, len, 4);
     if (rc) return rc;
     if ((rc = rlp_list(f, 2, &nf, &top))) return rc == TALLY_ETOOBIG ? TALLY_EDECODE : rc;
     if (nf != 2) return TALLY_EDECODE;
-    if ((rc = rlp_get_u64(&view, &f[0]))) return rc;
-    if ((rc = pbft__sigs_decode(s, PBFT_MAX_VALIDATORS, &ns, &f[1]))) return rc;
+    if ((rc = rlp_get_u64(view, &f[0]))) return rc;
+    if ((rc = pbft__sigs_decode(s, PBFT_MAX_VALIDATORS, ns, &f[1]))) return rc;
+    for (size_t i = 1; i < *ns; i++)
+        if (s[i].idx <= s[i - 1].idx) return TALLY_EDECODE;
+    return 0;
+}
+
+int pbft_cert_verify(const struct pbft_validators *vs, const struct pbft_crypto *c,
+                     const uint8_t block_hash[32], uint64_t height, const uint8_t *cert, size_t len)
+{
+    size_t ns;
+    struct pbft__sigent s[PBFT_MAX_VALIDATORS];
+    uint64_t view;
+    uint8_t d[32];
+    if (!vs || vs->n == 0 || vs->n > PBFT_MAX_VALIDATORS || !c || !c->verify) return TALLY_EINVAL;
+    int rc = cert_decode(cert, len, &view, s, &ns);
+    if (rc) return rc;
     pbft__commit_digest(d, height, view, block_hash);
     for (size_t i = 0; i < ns; i++) {
         if (s[i].idx >= vs->n) return TALLY_EDECODE;
-        if (i > 0 && s[i].idx <= s[i - 1].idx) return TALLY_EDECODE;
         if (c->verify(c->ctx, vs->ids[s[i].idx], s[i].sig, d)) return TALLY_ESIG;
     }
     return ns >= pbft_quorum(vs->n) ? 0 : TALLY_ESIG;
+}
+
+int pbft_cert_signers(const uint8_t *cert, size_t len, uint64_t *view, uint32_t *idx, size_t max,
+                      size_t *n)
+{
+    size_t ns;
+    struct pbft__sigent s[PBFT_MAX_VALIDATORS];
+    int rc = cert_decode(cert, len, view, s, &ns);
+    if (rc) return rc;
+    if (ns > max) return TALLY_ETOOBIG;
+    for (size_t i = 0; i < ns; i++) idx[i] = s[i].idx;
+    *n = ns;
+    return 0;
 }

@@ -230,4 +230,11 @@ TALLY_WUR int pbft_cert_verify(const struct pbft_validators *vs, const struct pb
                                const uint8_t block_hash[32], uint64_t height, const uint8_t *cert,
                                size_t len);
 
+/* The view and the signers' validator indexes (strictly increasing, at most
+ * max) of a commit certificate, without checking the signatures (for
+ * display; pbft_cert_verify is the check). Errors: TALLY_EDECODE & co
+ * (malformed), TALLY_ETOOBIG (more than max signers). */
+TALLY_WUR int pbft_cert_signers(const uint8_t *cert, size_t len, uint64_t *view, uint32_t *idx,
+                                size_t max, size_t *n);
+
 #endif

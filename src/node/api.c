@@ -184,6 +184,15 @@ cJSON *header_json(const struct block *b, const uint8_t bloom[256])
     cJSON_AddItemToObject(o, "baseFeePerGas", j_u256(&h->base_fee));
     cJSON_AddItemToObject(o, "view", j_qty(h->view));
     cJSON_AddItemToObject(o, "commitCertificate", j_hex(b->cert, b->cert_len));
+    cJSON_AddItemToObject(o, "transactionCount", j_qty(b->ntx));
+    /* who signed the certificate (validator indexes), for display */
+    uint32_t idx[PBFT_MAX_VALIDATORS];
+    uint64_t view;
+    size_t ns = 0;
+    cJSON *signers = cJSON_AddArrayToObject(o, "commitSigners");
+    if (b->cert_len &&
+        !pbft_cert_signers(b->cert, b->cert_len, &view, idx, PBFT_MAX_VALIDATORS, &ns))
+        for (size_t i = 0; i < ns; i++) cJSON_AddItemToArray(signers, cJSON_CreateNumber(idx[i]));
     return o;
 }
 
@@ -523,7 +532,7 @@ static void m_tally_pool(void *ctx, struct rpc_req *req, const cJSON *params)
     rpc_reply_result(req, o);
 }
 
-static const char *validator_name(struct node *n, const uint8_t id[32])
+const char *validator_name(struct node *n, const uint8_t id[32])
 {
     for (size_t i = 0; i < n->genesis.nvalidators; i++)
         if (!memcmp(n->genesis.validators[i], id, 32)) return n->genesis.validator_names[i];
@@ -565,25 +574,6 @@ static void m_tally_peers(void *ctx, struct rpc_req *req, const cJSON *params)
 static void m_net_peer_count(void *ctx, struct rpc_req *req, const cJSON *params)
 {
     rpc_reply_result(req, j_qty(connected_peers(ctx)));
-}
-
-static void m_tally_validators(void *ctx, struct rpc_req *req, const cJSON *params)
-{
-    struct node *n = ctx;
-    cJSON *arr = cJSON_CreateArray();
-    for (uint32_t i = 0; i < n->nvals; i++) {
-        cJSON *o = cJSON_CreateObject();
-        uint8_t addr[20], h[32];
-        keccak256(h, n->val_ids[i], 32);
-        memcpy(addr, h + 12, 20);
-        cJSON_AddNumberToObject(o, "index", i);
-        cJSON_AddStringToObject(o, "name", validator_name(n, n->val_ids[i]));
-        cJSON_AddItemToObject(o, "id", j_hex(n->val_ids[i], 32));
-        cJSON_AddItemToObject(o, "address", j_hex(addr, 20));
-        cJSON_AddBoolToObject(o, "self", i == n->self);
-        cJSON_AddItemToArray(arr, o);
-    }
-    rpc_reply_result(req, arr);
 }
 
 static void m_tally_consensus(void *ctx, struct rpc_req *req, const cJSON *params)
@@ -815,7 +805,6 @@ int node_api_register(struct node *n)
         {"tally_status", m_tally_status},
         {"tally_pool", m_tally_pool},
         {"tally_peers", m_tally_peers},
-        {"tally_validators", m_tally_validators},
         {"tally_consensus", m_tally_consensus},
         {"tally_syncStatus", m_tally_sync_status},
         {"tally_txStatus", m_tally_tx_status},
@@ -832,5 +821,7 @@ int node_api_register(struct node *n)
     if (api_register_methods(n, methods, sizeof methods / sizeof methods[0])) return TALLY_ENOMEM;
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         if (rpc_register_op(n->rpc, ops[i].name, ops[i].fn)) return TALLY_ENOMEM;
-    return node_api_evm_register(n);
+    int rc = node_api_evm_register(n);
+    if (!rc) rc = node_api_explorer_register(n);
+    return rc ? rc : node_metrics_register(n);
 }

@@ -40,6 +40,9 @@ int block_receipts(struct node *n, const struct block *b, struct receipt **rcpts
  * logged (each used exactly 21000 gas), else the OR of its receipts'. */
 void block_bloom(struct node *n, const struct block *b, uint8_t out[256]);
 
+/* The name genesis gives validator id ("" if none). */
+const char *validator_name(struct node *n, const uint8_t id[32]);
+
 /* A JSON-RPC method for registration. */
 struct api_method {
     const char *name;
@@ -53,5 +56,9 @@ int api_register_methods(struct node *n, const struct api_method *m, size_t coun
  * eth_getCode, eth_getStorageAt, eth_getLogs, eth_subscribe,
  * eth_unsubscribe). Errors: TALLY_ENOMEM. */
 int node_api_evm_register(struct node *n);
+
+/* api_explorer.c: register the explorer's listings (tally_nodes,
+ * tally_blocks, tally_latestTxs, tally_accountTxs). Errors: TALLY_ENOMEM. */
+int node_api_explorer_register(struct node *n);
 
 #endif

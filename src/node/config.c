@@ -90,6 +90,8 @@ static int on_ini(void *user, const char *section, const char *name, const char 
         UINT(rpc_max_batch, 1, 100000);
     else if (KEY("rpc", "max_conns"))
         UINT(rpc_max_conns, 1, 100000);
+    else if (KEY("rpc", "static_dir") && !strcmp(value, "off"))
+        snprintf(c->static_dir, sizeof c->static_dir, "off");
     else if (KEY("rpc", "static_dir"))
         resolve(c->static_dir, sizeof c->static_dir, c->dir, value);
     else if (KEY("pool", "capacity"))

@@ -23,7 +23,8 @@ struct node_cfg {
     size_t rpc_max_body;              /* [rpc] max_body bytes */
     size_t rpc_max_batch;             /* [rpc] max_batch calls */
     size_t rpc_max_conns;             /* [rpc] max_conns */
-    char static_dir[NODE_PATH_MAX];   /* [rpc] static_dir (explorer), "" = none */
+    char static_dir[NODE_PATH_MAX];   /* [rpc] static_dir (explorer); "" = web/
+                                        beside the binary, "off" = none */
     size_t pool_capacity;             /* [pool] capacity */
     size_t pool_max_per_sender;       /* [pool] max_per_sender */
     size_t min_block_txs;             /* [builder] min_block_txs (the teaching ledger's -k) */

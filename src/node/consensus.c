@@ -813,6 +813,12 @@ static void head_cert(struct node *n, struct block **owned)
     }
 }
 
+static uint64_t s_view(void *ctx)
+{
+    struct node *n = ctx;
+    return n->pbft ? pbft_view(n->pbft) : 0;
+}
+
 static void s_synced(void *ctx, uint64_t height)
 {
     struct node *n = ctx;
@@ -886,7 +892,7 @@ static int start_net(struct node *n)
         .store = n->store,
         .batch = n->cfg.sync_batch,
     };
-    struct sync_host sh = {n, s_head, s_durable_head, s_send, s_apply, s_synced};
+    struct sync_host sh = {n, s_head, s_durable_head, s_send, s_apply, s_synced, s_view};
     rc = sync_new(&n->sync, &n->loop, &sc, &sh);
     if (rc) log_error(MOD, "cannot start block sync: %s", tally_strerror(rc));
     return rc;

@@ -1,6 +1,7 @@
 #include "node/node.h"
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,25 @@ int node_block_at(struct node *n, struct block **out, int *owned, uint64_t heigh
     store_txn_abort(t);
     *owned = 1;
     return rc;
+}
+
+/* The explorer's files: [rpc] static_dir, "off" for none, by default the
+ * web/ directory beside the binary (build/web) if it has an index.html. */
+static const char *explorer_dir(struct node *n)
+{
+    static char dir[NODE_PATH_MAX];
+    if (!strcmp(n->cfg.static_dir, "off")) return NULL;
+    if (n->cfg.static_dir[0]) return n->cfg.static_dir;
+    char exe[NODE_PATH_MAX - 32], index[NODE_PATH_MAX + 16];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0) return NULL;
+    exe[len] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash) return NULL;
+    *slash = 0;
+    snprintf(dir, sizeof dir, "%s/web", exe);
+    snprintf(index, sizeof index, "%s/index.html", dir);
+    return access(index, R_OK) ? NULL : dir;
 }
 
 static void remember_block(struct node *n, struct block *b, struct receipt *rcpts)
@@ -314,6 +334,7 @@ static void finish_block(struct node *n, struct node_commit *c)
     }
     struct block *b = c->b;
     n->committed_txs += b->ntx;
+    node_metrics_block(n, b, c->own);
     pool_remove_committed(n->pool, b->txs, b->ntx, node_nonce_of, n);
     n->last_commit_ms = clock_mono_ns() / 1000000;
     n->txs_reported = -1; /* consensus must hear about the pool after every commit */
@@ -792,13 +813,14 @@ int node_run(const char *dir)
         goto out_loop;
     }
 
+    const char *web = explorer_dir(n);
     struct rpc_cfg rc_cfg = {
         .host = n->cfg.rpc_host,
         .port = n->cfg.rpc_port,
         .max_body = n->cfg.rpc_max_body,
         .max_batch = n->cfg.rpc_max_batch,
         .max_conns = n->cfg.rpc_max_conns,
-        .static_dir = n->cfg.static_dir[0] ? n->cfg.static_dir : NULL,
+        .static_dir = web,
     };
     rc = rpc_server_start(&n->rpc, &n->loop, &rc_cfg, n);
     if (rc) {
@@ -824,6 +846,13 @@ int node_run(const char *dir)
              "interval %llu ms)",
              n->cfg.rpc_host, n->cfg.rpc_port, n->cfg.min_block_txs, n->cfg.max_block_txs,
              (unsigned long long)n->cfg.block_interval_ms);
+    if (web)
+        log_info(MOD, "explorer: http://%s:%d/ (files from %s), metrics: /metrics", n->cfg.rpc_host,
+                 n->cfg.rpc_port, web);
+    else
+        log_info(MOD, "explorer: off (%s), metrics: http://%s:%d/metrics",
+                 n->cfg.static_dir[0] ? "[rpc] static_dir = off" : "no web/ beside the binary",
+                 n->cfg.rpc_host, n->cfg.rpc_port);
     uv_run(&n->loop, UV_RUN_DEFAULT);
     rc = n->fatal;
 out_loop:

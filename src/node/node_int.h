@@ -16,10 +16,11 @@
 #include "sync/sync.h"
 #include "util/buf.h"
 
-#define NODE_DROPPED_MAX   8192 /* remembered dropped/refused transactions */
-#define NODE_RECENT_BLOCKS 64   /* committed blocks kept decoded in memory */
-#define NODE_RECOVER_CHUNK 128  /* transactions per sender-recovery work item */
-#define NODE_GOSSIP_CHUNK  1024 /* ... of gossip: their signatures are checked in one batch */
+#define NODE_DROPPED_MAX     8192 /* remembered dropped/refused transactions */
+#define NODE_RECENT_BLOCKS   64   /* committed blocks kept decoded in memory */
+#define NODE_LATENCY_BUCKETS 12   /* commit latency histogram (metrics.c) */
+#define NODE_RECOVER_CHUNK   128  /* transactions per sender-recovery work item */
+#define NODE_GOSSIP_CHUNK    1024 /* ... of gossip: their signatures are checked in one batch */
 /* Recovery work items on the workers at once: the rest wait in the node, so
  * that a proposal's recovery overtakes them. */
 #define NODE_RECOVER_RUNNING     4
@@ -174,6 +175,12 @@ struct node {
     /* eth_subscribe (api_evm.c) */
     struct node_sub *subs;
     uint64_t sub_seq;
+    /* /metrics (metrics.c): proposal-to-durable-commit latency of the blocks
+     * agreed by consensus here (not synced ones) */
+    uint64_t commit_latency_buckets[NODE_LATENCY_BUCKETS];
+    uint64_t commit_latency_count;
+    double commit_latency_sum_s;
+    uint64_t blocks_committed; /* since start-up, consensus and sync */
 };
 
 /* api.c: register JSON-RPC methods and WS ops. */
@@ -182,6 +189,13 @@ int node_api_register(struct node *n);
 void node_api_block_committed(struct node *n, const struct block *b, const struct receipt *rcpts);
 /* api_evm.c: drop every subscription (node shutdown). */
 void node_api_close(struct node *n);
+
+/* metrics.c: serve GET /metrics (Prometheus text format). Errors:
+ * TALLY_ENOMEM. */
+int node_metrics_register(struct node *n);
+/* metrics.c: block b is durable; own: agreed by consensus here (its
+ * latency is recorded), not applied by sync. */
+void node_metrics_block(struct node *n, const struct block *b, int own);
 
 /* submit.c: decode a raw transaction (hex) and queue it for recovery and
  * admission; the reply goes to req (JSON-RPC) or into merge. */

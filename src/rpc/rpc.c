@@ -31,9 +31,16 @@
 
 /* ---- name tables (open addressing, FNV-1a) ------------------------------- */
 
+/* Answered calls of a method or op (rpc_server_stats); allocated apart from
+ * the table so that a request keeps its pointer while the table grows. */
+struct nstat {
+    uint64_t ok, err;
+};
+
 struct nent {
     char *name;
     void *fn;
+    struct nstat *st;
 };
 
 struct ntab {
@@ -48,13 +55,19 @@ static uint32_t fnv1a(const char *s, size_t n)
     return h;
 }
 
-static void *ntab_get(const struct ntab *t, const char *name, size_t len)
+static struct nent *ntab_find(const struct ntab *t, const char *name, size_t len)
 {
     if (!t->cap) return NULL;
     size_t i = fnv1a(name, len) & (t->cap - 1);
     for (; t->e[i].name; i = (i + 1) & (t->cap - 1))
-        if (strlen(t->e[i].name) == len && memcmp(t->e[i].name, name, len) == 0) return t->e[i].fn;
+        if (strlen(t->e[i].name) == len && memcmp(t->e[i].name, name, len) == 0) return &t->e[i];
     return NULL;
+}
+
+static void *ntab_get(const struct ntab *t, const char *name, size_t len)
+{
+    struct nent *e = ntab_find(t, name, len);
+    return e ? e->fn : NULL;
 }
 
 static int ntab_put(struct ntab *t, const char *name, void *fn)
@@ -82,8 +95,13 @@ static int ntab_put(struct ntab *t, const char *name, void *fn)
             return 0;
         }
     }
-    t->e[i].name = strdup(name);
-    if (!t->e[i].name) return TALLY_ENOMEM;
+    struct nstat *st = calloc(1, sizeof *st);
+    t->e[i].name = st ? strdup(name) : NULL;
+    if (!t->e[i].name) {
+        free(st);
+        return TALLY_ENOMEM;
+    }
+    t->e[i].st = st;
     t->e[i].fn = fn;
     t->n++;
     return 0;
@@ -91,7 +109,10 @@ static int ntab_put(struct ntab *t, const char *name, void *fn)
 
 static void ntab_free(struct ntab *t)
 {
-    for (size_t i = 0; i < t->cap; i++) free(t->e[i].name);
+    for (size_t i = 0; i < t->cap; i++) {
+        free(t->e[i].name);
+        free(t->e[i].st);
+    }
     free(t->e);
 }
 
@@ -147,6 +168,7 @@ struct rpc_req {
     int code;      /* JSON-RPC error code, 0 = success */
     int status;    /* op status */
     uint8_t done, notify;
+    struct nstat *stat; /* the method's counters; NULL: refused before dispatch */
 };
 
 struct rpc_group {
@@ -167,6 +189,7 @@ struct rpc_server {
     char *host, *static_dir;
     void *user;
     struct ntab methods, ops, gets;
+    uint64_t refused; /* calls refused before a handler: unknown, malformed */
     rpc_ws_close_fn ws_close;
     struct lws_protocols protocols[2];
     struct conn *ws_list;
@@ -290,6 +313,7 @@ static void http_respond(struct conn *c, int status, const char *ctype, const ch
 
 static void http_respond_error(struct conn *c, int status, int code, const char *msg)
 {
+    c->s->refused++;
     struct buf b;
     buf_init(&b, SIZE_MAX);
     if (out_buf_start(&b) || put_error_obj(&b, NULL, code, msg, NULL)) {
@@ -448,6 +472,12 @@ static struct rpc_req *req_begin_reply(struct rpc_req *req)
 static void req_finish(struct rpc_req *req)
 {
     struct rpc_group *g = req->g;
+    if (req->stat) {
+        if (req->code == 0 && req->status >= 200 && req->status <= 299)
+            req->stat->ok++;
+        else
+            req->stat->err++;
+    }
     if (--g->pending == 0) group_complete(g);
 }
 
@@ -543,6 +573,7 @@ static void req_prefill_error(struct rpc_req *r, int code, const char *fmt, ...)
     r->code = code;
     r->msg = strdup(msg);
     r->g->pending--;
+    r->g->s->refused++;
 }
 
 /* Validate one call; on success set method and return the handler. */
@@ -577,13 +608,14 @@ static rpc_method_fn validate_call(struct rpc_server *s, struct rpc_req *r, cons
     }
     *params = cJSON_IsNull(p) ? NULL : p;
     if (!id) r->notify = 1;
-    rpc_method_fn fn = (rpc_method_fn)ntab_get(&s->methods, m->valuestring, strlen(m->valuestring));
-    if (!fn) {
+    struct nent *e = ntab_find(&s->methods, m->valuestring, strlen(m->valuestring));
+    if (!e) {
         req_prefill_error(r, RPC_METHOD_NOT_FOUND,
                           "the method %.200s does not exist/is not available", m->valuestring);
         return NULL;
     }
-    return fn;
+    r->stat = e->st;
+    return (rpc_method_fn)e->fn;
 }
 
 /* Send a single error object with id null (parse error, empty batch...). */
@@ -593,6 +625,7 @@ static void respond_single_error(struct conn *c, int http_status, int code, cons
         http_respond_error(c, http_status, code, msg);
         return;
     }
+    c->s->refused++;
     struct buf b;
     buf_init(&b, SIZE_MAX);
     if (!put_error_obj(&b, NULL, code, msg, NULL)) ws_enqueue(c, (const char *)b.p, b.len, 0);
@@ -601,6 +634,7 @@ static void respond_single_error(struct conn *c, int http_status, int code, cons
 
 static void respond_op_status(struct conn *c, int status, const char *error)
 {
+    c->s->refused++;
     struct buf b;
     buf_init(&b, SIZE_MAX);
     int rc = buf_printf(&b, "{\"status\":%d,\"error\":", status);
@@ -661,14 +695,15 @@ static void dispatch_op(struct conn *c, cJSON *doc, const cJSON *op)
         respond_op_status(c, 400, "\"op\" must be a string");
         return;
     }
-    rpc_op_fn fn = (rpc_op_fn)ntab_get(&s->ops, op->valuestring, strlen(op->valuestring));
-    if (!fn) {
+    struct nent *e = ntab_find(&s->ops, op->valuestring, strlen(op->valuestring));
+    if (!e) {
         char msg[300];
         snprintf(msg, sizeof msg, "Unknown operation \"%.250s\"", op->valuestring);
         cJSON_Delete(doc);
         respond_op_status(c, 404, msg);
         return;
     }
+    rpc_op_fn fn = (rpc_op_fn)e->fn;
     struct rpc_group *g = group_new(c, doc, G_WS_OP, 1);
     if (!g) {
         cJSON_Delete(doc);
@@ -677,6 +712,7 @@ static void dispatch_op(struct conn *c, cJSON *doc, const cJSON *op)
     }
     struct rpc_req *r = &g->reqs[0];
     r->method = op->valuestring;
+    r->stat = e->st;
     const cJSON *args = cJSON_GetObjectItemCaseSensitive(doc, "args");
     fn(s->user, r, args);
     if (--g->pending == 0) group_complete(g);
@@ -1263,6 +1299,17 @@ int rpc_ws_send(struct rpc_server *s, uint64_t conn_id, const char *text, size_t
     for (struct conn *c = s->ws_list; c; c = c->next)
         if (c->id == conn_id) return ws_enqueue(c, text, len, 1);
     return TALLY_ENOTFOUND;
+}
+
+void rpc_server_stats(const struct rpc_server *s, rpc_stat_fn fn, void *ctx)
+{
+    const struct ntab *tabs[2] = {&s->methods, &s->ops};
+    for (int t = 0; t < 2; t++)
+        for (size_t i = 0; i < tabs[t]->cap; i++) {
+            const struct nent *e = &tabs[t]->e[i];
+            if (e->name && (e->st->ok || e->st->err)) fn(ctx, e->name, e->st->ok, e->st->err);
+        }
+    if (s->refused) fn(ctx, NULL, 0, s->refused);
 }
 
 size_t rpc_server_conns(const struct rpc_server *s)

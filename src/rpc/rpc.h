@@ -109,6 +109,15 @@ int rpc_ws_broadcast(struct rpc_server *s, const char *text, size_t len);
  * client is dropped), TALLY_ENOMEM. */
 int rpc_ws_send(struct rpc_server *s, uint64_t conn_id, const char *text, size_t len);
 
+/* Answered calls so far, per JSON-RPC method and WS op that has any: fn is
+ * called with the name, the calls answered with a result (or a 2xx op
+ * status) and those answered with an error; last with name NULL for the
+ * requests refused before reaching a handler (unknown method or op,
+ * malformed JSON or request, too large), if any. Only registered names are
+ * reported, so clients cannot grow the list. */
+typedef void (*rpc_stat_fn)(void *ctx, const char *name, uint64_t ok, uint64_t err);
+void rpc_server_stats(const struct rpc_server *s, rpc_stat_fn fn, void *ctx);
+
 /* Number of open connections (HTTP and WS). */
 size_t rpc_server_conns(const struct rpc_server *s);
 

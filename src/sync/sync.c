@@ -14,7 +14,8 @@
 #define SYNC_PEER_INFLIGHT 2     /* GETs outstanding per peer */
 #define SYNC_BAD_PEER_MS   10000 /* a peer that served a bad block is skipped this long */
 #define SYNC_LOG_MS        2000
-#define SYNC_STATUS_LEN    40
+#define SYNC_STATUS_LEN    40 /* height || hash */
+#define SYNC_STATUS_VIEW   48 /* ... || view */
 #define SYNC_GET_LEN       12
 #define SYNC_BLOCKS_HDR    12
 
@@ -35,6 +36,7 @@ struct peer {
     int up;
     uint64_t height;
     uint8_t hash[32];
+    uint64_t view;       /* SYNC_VIEW_UNKNOWN until a STATUS carries one */
     int ahead_seen;      /* the last STATUS already showed this peer ahead of us */
     uint64_t ahead_head; /* ... while our head was this */
     int inflight;
@@ -132,7 +134,7 @@ static void range_release(struct sync *s, struct range *r)
 
 static void send_status_to(struct sync *s, struct peer *p)
 {
-    uint8_t msg[SYNC_STATUS_LEN], hash[32];
+    uint8_t msg[SYNC_STATUS_VIEW], hash[32];
     uint64_t h;
     if (s->host.durable_head)
         s->host.durable_head(s->host.ctx, &h, hash);
@@ -140,7 +142,9 @@ static void send_status_to(struct sync *s, struct peer *p)
         h = head_height(s, hash);
     put_u64(msg, h);
     memcpy(msg + 8, hash, 32);
-    (void)s->host.send(s->host.ctx, p->id, SYNC_FRAME_STATUS, msg, sizeof msg);
+    if (s->host.view) put_u64(msg + SYNC_STATUS_LEN, s->host.view(s->host.ctx));
+    (void)s->host.send(s->host.ctx, p->id, SYNC_FRAME_STATUS, msg,
+                       s->host.view ? SYNC_STATUS_VIEW : SYNC_STATUS_LEN);
 }
 
 static void start_sync(struct sync *s, uint64_t target)
@@ -544,7 +548,10 @@ int sync_new(struct sync **out, uv_loop_t *loop, const struct sync_cfg *cfg,
         return TALLY_ENOMEM;
     }
     memcpy(s->ids, cfg->vs.ids, cfg->vs.n * sizeof *s->ids);
-    for (uint32_t i = 0; i < cfg->vs.n; i++) memcpy(s->peers[i].id, s->ids[i], 32);
+    for (uint32_t i = 0; i < cfg->vs.n; i++) {
+        memcpy(s->peers[i].id, s->ids[i], 32);
+        s->peers[i].view = SYNC_VIEW_UNKNOWN;
+    }
     s->loop = loop;
     s->cfg = *cfg;
     s->cfg.vs.ids = (const uint8_t(*)[32])s->ids;
@@ -599,6 +606,7 @@ void sync_on_peer(struct sync *s, const uint8_t peer_id[32], int up)
     }
     p->inflight = 0;
     p->height = 0;
+    p->view = SYNC_VIEW_UNKNOWN;
     for (int i = 0; i < SYNC_MAX_RANGES; i++) {
         struct range *r = &s->ranges[i];
         if (r->st == R_REQUESTED && r->peer == (int)(p - s->peers)) {
@@ -616,12 +624,13 @@ void sync_on_frame(struct sync *s, const uint8_t peer_id[32], uint8_t type, cons
     if (!p || s->stopping) return;
     switch (type) {
     case SYNC_FRAME_STATUS: {
-        if (len < SYNC_STATUS_LEN) {
+        if (len != SYNC_STATUS_LEN && len != SYNC_STATUS_VIEW) {
             log_warn(MOD, "malformed STATUS (%zu bytes) dropped", len);
             return;
         }
         p->height = get_u64(msg);
         memcpy(p->hash, msg + 8, 32);
+        p->view = len == SYNC_STATUS_VIEW ? get_u64(msg + SYNC_STATUS_LEN) : SYNC_VIEW_UNKNOWN;
         uint64_t head = head_height(s, NULL);
         if (s->active) {
             if (p->height > s->target) s->target = p->height;
@@ -672,4 +681,10 @@ uint64_t sync_peer_height(const struct sync *s, const uint8_t peer_id[32])
 {
     struct peer *p = find_peer((struct sync *)s, peer_id);
     return p && p->up ? p->height : 0;
+}
+
+uint64_t sync_peer_view(const struct sync *s, const uint8_t peer_id[32])
+{
+    struct peer *p = find_peer((struct sync *)s, peer_id);
+    return p && p->up ? p->view : SYNC_VIEW_UNKNOWN;
 }

@@ -2,7 +2,9 @@
  * and applies them in order (see docs/sync.md).
  *
  * Protocol (frames on the net/ transport, types below):
- *   STATUS  u64 height || hash(32)           our committed head; sent on connect
+ *   STATUS  u64 height || hash(32) [|| u64 view]
+ *                                            our committed head (and consensus
+ *                                            view, for display); sent on connect
  *                                            and every status_ms
  *   GET     u64 from || u32 count            ask for blocks [from, from+count)
  *   BLOCKS  u64 from || u32 count || (u32 len || block_encode bytes) * count
@@ -54,6 +56,8 @@ struct sync_host {
     int (*apply)(void *ctx, struct block *b);
     /* Sync applied blocks up to height (the head), or finished a run. */
     void (*synced)(void *ctx, uint64_t height);
+    /* The consensus view sent in STATUS (shown by peers); NULL: none. */
+    uint64_t (*view)(void *ctx);
 };
 
 struct sync_cfg {
@@ -103,5 +107,8 @@ void sync_get_status(const struct sync *s, struct sync_status *out);
 
 /* Highest head height a connected peer reported (0 if none). */
 uint64_t sync_peer_height(const struct sync *s, const uint8_t peer_id[32]);
+/* The view a connected peer last reported (SYNC_VIEW_UNKNOWN if none). */
+#define SYNC_VIEW_UNKNOWN UINT64_MAX
+uint64_t sync_peer_view(const struct sync *s, const uint8_t peer_id[32]);
 
 #endif
