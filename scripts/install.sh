@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install what Tally needs on Debian 12: build tools, libraries, and the npm
-# packages of the tests (from the committed lock file). Idempotent: installs
-# only what is missing. Called by both README commands.
+# packages of the explorer and the tests (from the committed lock file).
+# Idempotent: installs only what is missing. Called by both README commands;
+# `--tests` (README command 2) adds what only the tests need: Chromium for
+# the explorer's browser test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +11,7 @@ DEB_PKGS=(build-essential cmake pkg-config clang-format
   libssl-dev libsecp256k1-dev libuv1-dev liblmdb-dev
   libwebsockets-dev libwebsockets-evlib-uv libcjson-dev libinih-dev libcmocka-dev
   nodejs npm python3 python3-websockets curl jq iproute2 iptables libnetfilter-queue-dev)
+[[ ${1:-} == --tests ]] && DEB_PKGS+=(chromium)
 
 missing=()
 for p in "${DEB_PKGS[@]}"; do

@@ -12,7 +12,7 @@
 # Prints one summary line "N passed, N failed" at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-./scripts/install.sh || exit 1
+./scripts/install.sh --tests || exit 1
 
 passed=0
 failed=0

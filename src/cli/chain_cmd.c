@@ -273,7 +273,7 @@ static int chain_init(int argc, char **argv)
 
 /* ---- start / stop / status: a local cluster of background processes ---- */
 
-static int count_nodes(const char *dir)
+int chain_count_nodes(const char *dir)
 {
     int n = 0;
     char path[NODE_PATH_MAX + 64];
@@ -284,7 +284,7 @@ static int count_nodes(const char *dir)
     return n;
 }
 
-static pid_t read_pid(const char *ndir)
+int chain_node_pid(const char *ndir)
 {
     char path[NODE_PATH_MAX + 64], *text;
     snprintf(path, sizeof path, "%s/node.pid", ndir);
@@ -295,7 +295,7 @@ static pid_t read_pid(const char *ndir)
     return (pid_t)pid;
 }
 
-static int node_url(char *url, size_t len, const char *ndir)
+int chain_node_url(char *url, size_t len, const char *ndir)
 {
     struct node_cfg c;
     char err[256];
@@ -325,7 +325,7 @@ static int wait_ready(const char *url, int timeout_ms)
 
 static int chain_start(const char *dir, const char *self)
 {
-    int n = count_nodes(dir);
+    int n = chain_count_nodes(dir);
     if (!n) {
         fprintf(stderr, "tally chain start: no node directories in %s (run tally chain init)\n",
                 dir);
@@ -335,7 +335,7 @@ static int chain_start(const char *dir, const char *self)
     for (int i = 0; i < n; i++) {
         char ndir[NODE_PATH_MAX + 16], logp[NODE_PATH_MAX + 32], pidp[NODE_PATH_MAX + 32];
         snprintf(ndir, sizeof ndir, "%s/node%d", dir, i);
-        if (read_pid(ndir)) {
+        if (chain_node_pid(ndir)) {
             printf("node%d already running\n", i);
             continue;
         }
@@ -362,7 +362,7 @@ static int chain_start(const char *dir, const char *self)
     for (int i = 0; i < n; i++) {
         char ndir[NODE_PATH_MAX + 16], url[128];
         snprintf(ndir, sizeof ndir, "%s/node%d", dir, i);
-        if (node_url(url, sizeof url, ndir)) continue;
+        if (chain_node_url(url, sizeof url, ndir)) continue;
         if (wait_ready(url, 20000)) {
             fprintf(stderr, "node%d did not answer on %s within 20 s; see %s/node.log\n", i, url,
                     ndir);
@@ -375,11 +375,11 @@ static int chain_start(const char *dir, const char *self)
 
 static int chain_stop(const char *dir)
 {
-    int n = count_nodes(dir), stopped = 0;
+    int n = chain_count_nodes(dir), stopped = 0;
     for (int i = 0; i < n; i++) {
         char ndir[NODE_PATH_MAX + 16];
         snprintf(ndir, sizeof ndir, "%s/node%d", dir, i);
-        pid_t pid = read_pid(ndir);
+        pid_t pid = chain_node_pid(ndir);
         if (!pid) continue;
         kill(pid, SIGTERM);
         for (int w = 0; w < 100 && !kill(pid, 0); w++) usleep(100 * 1000);
@@ -391,43 +391,6 @@ static int chain_stop(const char *dir)
     return EXIT_OK;
 }
 
-static int chain_status(const char *dir)
-{
-    int n = count_nodes(dir), down = 0;
-    if (!n) {
-        fprintf(stderr, "tally chain status: no node directories in %s\n", dir);
-        return EXIT_FAIL;
-    }
-    for (int i = 0; i < n; i++) {
-        char ndir[NODE_PATH_MAX + 16], url[128], err[256];
-        snprintf(ndir, sizeof ndir, "%s/node%d", dir, i);
-        pid_t pid = read_pid(ndir);
-        if (node_url(url, sizeof url, ndir)) continue;
-        struct rpcc *c;
-        cJSON *res = NULL;
-        if (pid && !rpcc_open(&c, url, err, sizeof err)) {
-            rpcc_set_timeout(c, 2000);
-            if (rpcc_call(c, &res, "tally_status", NULL, err, sizeof err)) res = NULL;
-            rpcc_close(c);
-        }
-        if (!res) {
-            printf("node%d  %-26s down\n", i, url);
-            down++;
-            continue;
-        }
-        cJSON *h = cJSON_GetObjectItem(res, "height"), *p = cJSON_GetObjectItem(res, "poolSize");
-        cJSON *v = cJSON_GetObjectItem(res, "view"), *pe = cJSON_GetObjectItem(res, "peers");
-        cJSON *hh = cJSON_GetObjectItem(res, "headHash");
-        printf("node%d  %-26s up  pid %d  height %.0f  view %.0f  peers %.0f  pool %.0f  head "
-               "%.18s..\n",
-               i, url, (int)pid, cJSON_IsNumber(h) ? h->valuedouble : -1,
-               cJSON_IsNumber(v) ? v->valuedouble : 0, cJSON_IsNumber(pe) ? pe->valuedouble : 0,
-               cJSON_IsNumber(p) ? p->valuedouble : -1, cJSON_IsString(hh) ? hh->valuestring : "?");
-        cJSON_Delete(res);
-    }
-    return down ? EXIT_FAIL : EXIT_OK;
-}
-
 int cmd_chain(int argc, char **argv)
 {
     if (argc < 2 || cli_is_help(argv[1])) {
@@ -435,7 +398,8 @@ int cmd_chain(int argc, char **argv)
                "       tally chain start DIR                  run every node of DIR in the "
                "background\n"
                "       tally chain stop DIR                   stop them\n"
-               "       tally chain status DIR                 show each node's height and pool\n");
+               "       tally chain status DIR [--watch]       one-screen summary (as tally status "
+               "DIR)\n");
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
     }
     if (!strcmp(argv[1], "init")) return chain_init(argc - 1, argv + 1);
@@ -451,7 +415,7 @@ int cmd_chain(int argc, char **argv)
         return chain_start(argv[2], self);
     }
     if (!strcmp(argv[1], "stop")) return chain_stop(argv[2]);
-    if (!strcmp(argv[1], "status")) return chain_status(argv[2]);
+    if (!strcmp(argv[1], "status")) return cli_cluster_status(argc - 1, argv + 1);
     fprintf(stderr, "tally chain: unknown subcommand \"%s\"\n", argv[1]);
     return EXIT_USAGE;
 }

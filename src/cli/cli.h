@@ -27,10 +27,20 @@ int cmd_tx(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+/* status_cmd.c: `tally status DIR [--watch]`, a one-screen summary of a local
+ * cluster (argv[0] is the command name). */
+int cli_cluster_status(int argc, char **argv);
 /* evm_test.c: run ethereum-tests BlockchainTests JSON files (docs/evm.md). */
 int cmd_evm_test(int argc, char **argv);
 /* evm_run.c: run EVM bytecode cases, print JSON outcomes (docs/evm-diff.md). */
 int cmd_evm_run(int argc, char **argv);
+
+/* chain_cmd.c: a local cluster's directory DIR/node0, DIR/node1, ...: how
+ * many nodes (0 if none), a node's running pid (0 if not running), its
+ * JSON-RPC URL from its config.ini (-1 if unreadable). */
+int chain_count_nodes(const char *dir);
+int chain_node_pid(const char *ndir);
+int chain_node_url(char *url, size_t len, const char *ndir);
 
 /* Option parsing helper: if argv[*i] is `name` take argv[*i+1] (or the part
  * after `name=`), advance *i and return the value; NULL otherwise. Exits

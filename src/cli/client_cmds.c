@@ -357,8 +357,13 @@ int cmd_pool(int argc, char **argv)
 
 int cmd_status(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--watch") || (argv[i][0] != '-' && strcmp(argv[i - 1], "--rpc")))
+            return cli_cluster_status(argc, argv);
     return print_method(argc, argv,
-                        "usage: tally status [--rpc URL]\n\nPrints the node's status: height, "
-                        "head hash, pool size, peers.\n",
+                        "usage: tally status [--rpc URL]     one node's status (JSON): height, "
+                        "head hash, pool size, peers\n"
+                        "       tally status DIR [--watch]   a local cluster on one screen (see "
+                        "tally status DIR --help)\n",
                         "tally_status");
 }

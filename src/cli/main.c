@@ -19,7 +19,7 @@ static const struct {
     {"block", cmd_block, "show a block by height, hash or \"latest\""},
     {"tx", cmd_tx, "show a transaction and its receipt or status"},
     {"pool", cmd_pool, "list the transaction pool of a node"},
-    {"status", cmd_status, "node status (height, pool, peers)"},
+    {"status", cmd_status, "a node's status, or a local cluster on one screen (DIR [--watch])"},
     {"bench", cmd_bench, "measure committed transfers per second"},
     {"evm-test", cmd_evm_test, "run ethereum-tests BlockchainTests JSON files"},
     {"evm-run", cmd_evm_run, "run EVM bytecode cases from a JSON file, print JSON results"},
