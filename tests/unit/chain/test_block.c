@@ -363,6 +363,16 @@ static void test_block_roundtrip(void **st)
     assert_int_equal(block_decode(&back, enc.p, enc.len, 0), 0);
     assert_same_block(b, back);
     assert_false(back->txs[0]->has_sender);
+    /* the header alone: same fields, hash and transaction count */
+    struct block_header hdr;
+    uint8_t hhash[32];
+    size_t ntx;
+    assert_int_equal(block_decode_header(enc.p, enc.len, &hdr, hhash, &ntx), 0);
+    assert_int_equal(ntx, b->ntx);
+    assert_memory_equal(hhash, b->hash, 32);
+    assert_int_equal(hdr.height, b->h.height);
+    assert_int_equal(hdr.view, b->h.view);
+    assert_memory_equal(hdr.tx_root, b->h.tx_root, 32);
     assert_int_equal(block_encode(&enc2, back), 0);
     assert_int_equal(enc.len, enc2.len);
     assert_memory_equal(enc.p, enc2.p, enc.len);
@@ -414,12 +424,17 @@ static void test_block_truncated(void **st)
     struct buf enc;
     buf_init(&enc, BLOCK_MAX_SIZE);
     assert_int_equal(block_encode(&enc, b), 0);
+    struct block_header hdr;
+    uint8_t hhash[32];
+    size_t ntx;
     for (size_t n = 0; n < enc.len; n++) {
         assert_true(block_decode(&back, enc.p, n, 0) < 0);
         assert_null(back);
+        assert_true(block_decode_header(enc.p, n, &hdr, hhash, &ntx) < 0);
     }
     assert_int_equal(buf_append(&enc, "\x01", 1), 0);
     assert_int_equal(block_decode(&back, enc.p, enc.len, 0), TALLY_ETRAILING);
+    assert_int_equal(block_decode_header(enc.p, enc.len, &hdr, hhash, &ntx), TALLY_ETRAILING);
     buf_free(&enc);
 
     /* A body that does not match the header's tx_root. */

@@ -268,6 +268,18 @@ static void test_cert(void **st)
         unsorted[3] = {2, 0, 1};
     make_cert(&b, 5, 2, hash, good, 3);
     assert_int_equal(pbft_cert_verify(&vs, &c, hash, 5, b.p, b.len), 0);
+    uint32_t signers[N];
+    uint64_t view;
+    size_t ns;
+    assert_int_equal(pbft_cert_signers(b.p, b.len, &view, signers, N, &ns), 0);
+    assert_int_equal(view, 2);
+    assert_int_equal(ns, 3);
+    assert_int_equal(signers[0], 0);
+    assert_int_equal(signers[1], 2);
+    assert_int_equal(signers[2], 3);
+    assert_int_equal(pbft_cert_signers(b.p, b.len, &view, signers, 2, &ns), TALLY_ETOOBIG);
+    for (size_t k = 0; k < b.len; k++)
+        assert_int_not_equal(pbft_cert_signers(b.p, k, &view, signers, N, &ns), 0);
     assert_int_equal(pbft_cert_verify(&vs, &c, hash, 6, b.p, b.len), TALLY_ESIG); /* height */
     uint8_t other[32];
     memset(other, 8, 32);
@@ -289,6 +301,7 @@ static void test_cert(void **st)
     buf_free(&b);
     make_cert(&b, 5, 2, hash, unsorted, 3);
     assert_int_equal(pbft_cert_verify(&vs, &c, hash, 5, b.p, b.len), TALLY_EDECODE);
+    assert_int_equal(pbft_cert_signers(b.p, b.len, &view, signers, N, &ns), TALLY_EDECODE);
     buf_free(&b);
     assert_int_equal(pbft_quorum(4), 3);
     assert_int_equal(pbft_quorum(5), 4);

@@ -58,6 +58,22 @@ static void m_fail(void *ctx, struct rpc_req *req, const cJSON *params)
                     cJSON_CreateString("detail"));
 }
 
+static void stat_add(void *ctx, const char *name, uint64_t ok, uint64_t err)
+{
+    cJSON *pair = cJSON_CreateArray();
+    cJSON_AddItemToArray(pair, cJSON_CreateNumber((double)ok));
+    cJSON_AddItemToArray(pair, cJSON_CreateNumber((double)err));
+    cJSON_AddItemToObject(ctx, name ? name : "(refused)", pair);
+}
+
+/* rpc_server_stats as {"name": [ok, err], ...} (on the loop thread) */
+static void m_stats(void *ctx, struct rpc_req *req, const cJSON *params)
+{
+    cJSON *o = cJSON_CreateObject();
+    rpc_server_stats(srv, stat_add, o);
+    rpc_reply_result(req, o);
+}
+
 struct later {
     uv_timer_t t;
     struct rpc_req *req;
@@ -175,6 +191,7 @@ static int setup_server(void **state)
     rpc_register_method(srv, "later", m_later);
     rpc_register_method(srv, "conns", m_conns);
     rpc_register_method(srv, "bcast", m_bcast);
+    rpc_register_method(srv, "stats", m_stats);
     rpc_register_op(srv, "ping", op_ping);
     rpc_register_op(srv, "later", op_later);
     rpc_register_op(srv, "bad", op_bad);
@@ -631,6 +648,38 @@ static void test_get_paths(void **state)
     close(fd);
 }
 
+/* ok / err count of name in a stats answer (0 if absent) */
+static double stat_of(const cJSON *stats, const char *name, int which)
+{
+    const cJSON *pair = cJSON_GetObjectItem(cJSON_GetObjectItem(stats, "result"), name);
+    return pair ? cJSON_GetArrayItem(pair, which)->valuedouble : 0;
+}
+
+static void test_stats(void **state)
+{
+    int fd = dial(), st;
+    const char *stats = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"stats\"}";
+    cJSON *before = call(fd, stats, &st);
+    cJSON_Delete(call(fd,
+                      "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"echo\"},"
+                      "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"echo\"},"
+                      "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"fail\"},"
+                      "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"no-such-method\"},"
+                      "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":7}]",
+                      &st));
+    cJSON_Delete(call(fd, "{not json", &st));
+    cJSON *after = call(fd, stats, &st);
+    assert_int_equal(stat_of(after, "echo", 0) - stat_of(before, "echo", 0), 2);
+    assert_int_equal(stat_of(after, "echo", 1) - stat_of(before, "echo", 1), 0);
+    assert_int_equal(stat_of(after, "fail", 1) - stat_of(before, "fail", 1), 1);
+    /* unknown names are not listed, only counted together */
+    assert_int_equal(stat_of(after, "(refused)", 1) - stat_of(before, "(refused)", 1), 3);
+    assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(after, "result"), "no-such-method"));
+    cJSON_Delete(before);
+    cJSON_Delete(after);
+    close(fd);
+}
+
 static void test_ws_ops(void **state)
 {
     int fd = ws_open();
@@ -907,10 +956,15 @@ static int teardown_pending(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_single_and_async), cmocka_unit_test(test_batch),
-        cmocka_unit_test(test_oversize_body),    cmocka_unit_test(test_get_paths),
-        cmocka_unit_test(test_ws_ops),           cmocka_unit_test(test_client_gone_before_reply),
-        cmocka_unit_test(test_connection_flood), cmocka_unit_test(test_throughput),
+        cmocka_unit_test(test_single_and_async),
+        cmocka_unit_test(test_batch),
+        cmocka_unit_test(test_oversize_body),
+        cmocka_unit_test(test_get_paths),
+        cmocka_unit_test(test_stats),
+        cmocka_unit_test(test_ws_ops),
+        cmocka_unit_test(test_client_gone_before_reply),
+        cmocka_unit_test(test_connection_flood),
+        cmocka_unit_test(test_throughput),
     };
     const struct CMUnitTest stop_tests[] = {
         cmocka_unit_test(test_stop_with_pending),
