@@ -116,12 +116,14 @@ static void print_screen(const char *dir, struct node_row *rows, int n, const cJ
            "view", "peers", "pool", "head");
     for (int i = 0; i < n; i++) {
         struct node_row *r = &rows[i];
+        char pid[16] = "-";
+        if (r->pid) snprintf(pid, sizeof pid, "%d", r->pid);
         if (!r->up) {
-            printf("node%-2d %-26s %-8s %-5s\n", i, r->url, r->pid ? "?" : "-",
-                   r->pid ? "no rpc" : "down");
+            /* a process without an answer: starting, stopping or stuck */
+            printf("node%-2d %-26s %-8s %-5s\n", i, r->url, pid, r->pid ? "no rpc" : "down");
             continue;
         }
-        printf("node%-2d %-26s %-8d %-5s %10.0f %6.0f %3.0f/%-2d %8.0f  %s..\n", i, r->url, r->pid,
+        printf("node%-2d %-26s %-8s %-5s %10.0f %6.0f %3.0f/%-2d %8.0f  %s..\n", i, r->url, pid,
                "up", r->height, r->view, r->peers, n - 1, r->pool, r->head);
     }
 }
@@ -142,7 +144,7 @@ static int refresh(const char *dir, int n, int clear)
         r->pid = chain_node_pid(ndir);
         if (chain_node_url(r->url, sizeof r->url, ndir)) snprintf(r->url, sizeof r->url, "?");
         struct rpcc *c;
-        if (!r->pid || rpcc_open(&c, r->url, err, sizeof err)) {
+        if (rpcc_open(&c, r->url, err, sizeof err)) {
             down++;
             continue;
         }
