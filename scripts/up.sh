@@ -21,8 +21,8 @@ fi
 build/tally chain start "$CHAIN_DIR"
 cat <<MSG
 
-Tally is running. Try:
-  build/tally status
+Tally is running. Explorer: http://127.0.0.1:8545/  (any node's port). Try:
+  build/tally status $CHAIN_DIR --watch
   build/tally balance \$(jq -r '.[0].address' $CHAIN_DIR/accounts.json)
   build/tally send --key \$(jq -r '.[0].private_key' $CHAIN_DIR/accounts.json) \\
       --to \$(jq -r '.[1].address' $CHAIN_DIR/accounts.json) --value 1ether --wait
