@@ -23,7 +23,7 @@
   const LATEST_TXS = 20;
   const REFRESH_GAP_MS = 1000; // status / latest txs at most once per second
   const IDLE_REFRESH_MS = 5000; // while no block comes (the node table still changes)
-  const BLOCK_TX_PAGE = 100; // tx hashes shown per step on a block page
+  const BLOCK_TX_PAGE = 100; // transactions shown per step on a block page (tally_blockTxs)
   const ACCOUNT_TX_LIMIT = 25;
   const WS_BACKOFF_MIN_MS = 1000;
   const WS_BACKOFF_MAX_MS = 30000;
@@ -203,6 +203,14 @@
     return h('dl', { class: 'fields' }, pairs.filter(Boolean).map(([k, v, testid]) => [
       h('dt', null, k), h('dd', { testid }, v),
     ]));
+  }
+
+  /** The receiver of a transaction summary: an address, or the contract it
+   * created (tally_* listings carry contractAddress for creations). */
+  function toCell(t) {
+    if (t.to) return addrLink(t.to);
+    if (t.contractAddress) return [h('span', { class: 'muted' }, 'creates '), addrLink(t.contractAddress)];
+    return h('span', { class: 'muted' }, 'contract creation');
   }
 
   /** A horizontally scrolling table. cols: [label, cls?]; rows: arrays of cells. */
@@ -920,7 +928,7 @@
             h('div', { class: 'muted small' }, 'block ', blockLink(num(t.blockNumber)), ` · #${t.index}`))),
         h('div', { class: 'feed-mid small' },
           h('div', null, 'from ', addrLink(t.from)),
-          h('div', null, 'to ', t.to ? addrLink(t.to) : h('span', { class: 'muted' }, 'contract creation'))),
+          h('div', null, 'to ', toCell(t))),
         h('div', { class: 'feed-end' },
           amountShort(big(t.value)),
           t.success === false && badge('fail', 'failed'))));
@@ -1135,51 +1143,50 @@
         hexBox(cert, 'certificate-raw'))], { testid: 'certificate' });
   }
 
-  /** Full details for up to BLOCK_TX_PAGE transactions; hashes only for bigger blocks. */
+  /** The block's transactions with sender, receiver, amount and status,
+   * BLOCK_TX_PAGE at a time (tally_blockTxs pages). */
   async function fillBlockTxs(v, el, block, count) {
     if (!count) {
       el.append(h('p', { class: 'muted' }, 'No transactions.'));
       return;
     }
-    if (count <= BLOCK_TX_PAGE) {
-      el.append(h('p', { class: 'muted' }, 'Loading transactions…'));
-      const full = await rpc('eth_getBlockByHash', [block.hash, true]);
-      const txs = full ? full.transactions : [];
-      const receipts = await rpcBatch(txs.map((t) => ['eth_getTransactionReceipt', [t.hash]]));
-      if (!v.alive) return;
-      clear(el);
-      el.append(table([['#', 'num'], ['Hash'], ['From'], ['To'], ['Amount', 'num'], ['Status']],
-        txs.map((t, i) => {
-          const r = receipts[i];
-          const ok = r && !isErr(r) ? num(r.status) === 1 : null;
-          return [String(num(t.transactionIndex) ?? i), txLink(t.hash), addrLink(t.from),
-            t.to ? addrLink(t.to) : h('span', { class: 'muted' }, 'creation'),
-            amountShort(big(t.value)),
-            txStatusBadge(ok)];
-        }), { testid: 'block-tx-table' }));
-      return;
-    }
-    // A big block: its hashes, BLOCK_TX_PAGE at a time.
-    const hashes = block.transactions || [];
-    const list = h('ol', { class: 'hash-list mono', start: 0, testid: 'block-tx-hashes' });
+    const tbody = h('tbody');
     const more = h('div', { class: 'more-row' });
-    el.append(h('p', { class: 'muted' }, `${fmtInt(count)} transactions: hashes only ` +
-      `(details are shown for blocks of at most ${BLOCK_TX_PAGE}).`), list, more);
+    el.append(h('div', { class: 'table-wrap' },
+      h('table', { testid: 'block-tx-table' },
+        h('thead', null, h('tr', null, [['#', 'num'], ['Hash'], ['From'], ['To'], ['Amount', 'num'],
+          ['Status']].map(([c, cls]) => h('th', { class: cls }, c)))),
+        tbody)), more);
     let shown = 0;
-    const showMore = () => {
-      for (const hash of hashes.slice(shown, shown + BLOCK_TX_PAGE)) {
-        list.append(h('li', null, txLink(hash, true)));
+    const showMore = async () => {
+      clear(more);
+      more.append(h('span', { class: 'muted' }, 'Loading transactions…'));
+      let page;
+      try {
+        page = await rpc('tally_blockTxs', [block.number, shown, BLOCK_TX_PAGE]);
+      } catch (e) {
+        if (!v.alive) return;
+        clear(more);
+        more.append(h('span', { class: 'muted' }, `Transactions unavailable (${e.message}).`));
+        return;
       }
-      shown = Math.min(hashes.length, shown + BLOCK_TX_PAGE);
+      if (!v.alive) return;
+      for (const t of (page && page.transactions) || []) {
+        tbody.append(h('tr', { testid: 'block-tx-row' },
+          h('td', { class: 'num' }, String(t.index)), h('td', null, txLink(t.hash)),
+          h('td', null, addrLink(t.from)), h('td', null, toCell(t)),
+          h('td', { class: 'num' }, amountShort(big(t.value))), h('td', null, txStatusBadge(t.success))));
+        shown = t.index + 1;
+      }
       clear(more);
       const left = count - shown;
-      if (left > 0) {
-        more.append(h('span', { class: 'muted', testid: 'block-tx-more' }, `${fmtInt(left)} more`),
-          shown < hashes.length && h('button', { class: 'btn btn-small', onclick: showMore },
-            `Show ${fmtInt(Math.min(BLOCK_TX_PAGE, hashes.length - shown))} more`));
+      if (left > 0 && page && page.transactions.length) {
+        more.append(h('span', { class: 'muted', testid: 'block-tx-more' }, `${fmtInt(left)} more`), ' ',
+          h('button', { class: 'btn btn-small', onclick: showMore },
+            `Show ${fmtInt(Math.min(BLOCK_TX_PAGE, left))} more`));
       }
     };
-    showMore();
+    await showMore();
   }
 
   // ---- transaction page --------------------------------------------------------
@@ -1327,14 +1334,14 @@
       for (const t of r.transactions || []) {
         rows.push(t);
         const from = (t.from || '').toLowerCase();
-        const to = (t.to || '').toLowerCase();
+        const to = (t.to || t.contractAddress || '').toLowerCase();
         const dir = from === addr && to === addr ? 'self' : from === addr ? 'out' : 'in';
-        const other = dir === 'in' ? t.from : t.to;
+        const other = dir === 'in' ? t.from : null;
         tbody.append(h('tr', { testid: 'account-tx-row' },
           h('td', null, txLink(t.hash)),
           h('td', null, blockLink(num(t.blockNumber))),
           h('td', null, badge(dir === 'in' ? 'ok' : dir === 'out' ? 'out' : 'muted', dir.toUpperCase())),
-          h('td', null, other ? addrLink(other) : h('span', { class: 'muted' }, 'contract creation')),
+          h('td', null, other ? addrLink(other) : toCell(t)),
           h('td', { class: 'num' }, amountShort(big(t.value))),
           h('td', null, txStatusBadge(t.success))));
       }

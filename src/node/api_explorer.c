@@ -11,7 +11,7 @@
 #include "util/hex.h"
 
 #define BLOCKS_MAX        1000  /* summaries per tally_blocks */
-#define LATEST_TXS_MAX    100   /* transactions per tally_latestTxs */
+#define LATEST_TXS_MAX    100   /* transactions per tally_latestTxs and tally_blockTxs */
 #define LATEST_SCAN_MAX   1000  /* blocks tally_latestTxs looks through */
 #define ACCOUNT_TXS_MAX   100   /* "limit" of tally_accountTxs */
 #define ACCOUNT_BLOCK_MAX 1000  /* matches of one block shown in one answer */
@@ -154,11 +154,13 @@ static cJSON *tx_summary(const struct block *b, size_t i, const struct receipt *
     cJSON_AddNumberToObject(o, "blockNumber", (double)b->h.height);
     cJSON_AddNumberToObject(o, "index", (double)i);
     cJSON_AddBoolToObject(o, "success", r->status == 1);
+    if (r->has_contract) cJSON_AddItemToObject(o, "contractAddress", j_hex(r->contract, 20));
     return o;
 }
 
-/* Append the transactions of b that match (all if addr is NULL), newest
- * first, while arr holds fewer than max. */
+/* Append the transactions of b that match (all if addr is NULL: from,
+ * to, or the contract created), newest first, while arr holds fewer than
+ * max. */
 static int add_txs(struct node *n, cJSON *arr, const struct block *b, const uint8_t *addr,
                    size_t max)
 {
@@ -166,9 +168,13 @@ static int add_txs(struct node *n, cJSON *arr, const struct block *b, const uint
     int owned = 0, rc = 0;
     for (size_t i = b->ntx; i-- > 0 && (size_t)cJSON_GetArraySize(arr) < max;) {
         const struct tx *tx = b->txs[i];
-        if (addr && memcmp(tx->sender, addr, 20) && !(tx->has_to && !memcmp(tx->to, addr, 20)))
-            continue;
+        /* 1: matches; -1: a creation, which matches if it created addr */
+        int match = 1;
+        if (addr && memcmp(tx->sender, addr, 20))
+            match = tx->has_to ? !memcmp(tx->to, addr, 20) : -1;
+        if (!match) continue;
         if (!rcpts && (rc = block_receipts(n, b, &rcpts, &owned))) break;
+        if (match < 0 && !(rcpts[i].has_contract && !memcmp(rcpts[i].contract, addr, 20))) continue;
         cJSON_AddItemToArray(arr, tx_summary(b, i, &rcpts[i]));
     }
     if (owned) receipts_free(rcpts, b->ntx);
@@ -200,6 +206,40 @@ static void m_tally_latest_txs(void *ctx, struct rpc_req *req, const cJSON *para
         return;
     }
     rpc_reply_result(req, arr);
+}
+
+/* tally_blockTxs(block, offset, count): a page of a block's transactions in
+ * block order, for blocks too big to list at once. */
+static void m_tally_block_txs(void *ctx, struct rpc_req *req, const cJSON *params)
+{
+    struct node *n = ctx;
+    uint64_t height, offset, count;
+    struct block *b;
+    int owned;
+    if (block_tag(n, param(params, 0), &height) ||
+        param_count(param(params, 1), 0, UINT32_MAX, &offset) ||
+        param_count(param(params, 2), LATEST_TXS_MAX, LATEST_TXS_MAX, &count)) {
+        bad_params(req, "expected [block (number or tag), offset, count (at most 100)]");
+        return;
+    }
+    if (node_block_at(n, &b, &owned, height)) {
+        rpc_reply_result(req, cJSON_CreateNull());
+        return;
+    }
+    struct receipt *rcpts = NULL;
+    int rowned = 0, rc = offset < b->ntx ? block_receipts(n, b, &rcpts, &rowned) : 0;
+    if (rc) {
+        if (owned) block_free(b);
+        rpc_reply_error(req, RPC_SERVER_ERROR, tally_strerror(rc), NULL);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "transactions");
+    for (uint64_t i = offset; i < b->ntx && i < offset + count; i++)
+        cJSON_AddItemToArray(arr, tx_summary(b, (size_t)i, &rcpts[i]));
+    cJSON_AddNumberToObject(o, "total", (double)b->ntx);
+    if (rowned) receipts_free(rcpts, b->ntx);
+    if (owned) block_free(b);
+    rpc_reply_result(req, o);
 }
 
 /* Number of transactions of the block at height, without decoding them. */
@@ -274,11 +314,9 @@ static void m_tally_account_txs(void *ctx, struct rpc_req *req, const cJSON *par
 int node_api_explorer_register(struct node *n)
 {
     static const struct api_method methods[] = {
-        {"tally_nodes", m_tally_nodes},
-        {"tally_validators", m_tally_nodes},
-        {"tally_blocks", m_tally_blocks},
-        {"tally_latestTxs", m_tally_latest_txs},
-        {"tally_accountTxs", m_tally_account_txs},
+        {"tally_nodes", m_tally_nodes},        {"tally_validators", m_tally_nodes},
+        {"tally_blocks", m_tally_blocks},      {"tally_latestTxs", m_tally_latest_txs},
+        {"tally_blockTxs", m_tally_block_txs}, {"tally_accountTxs", m_tally_account_txs},
     };
     return api_register_methods(n, methods, sizeof methods / sizeof methods[0]);
 }

@@ -163,11 +163,32 @@ describe('monitoring and explorer listings', () => {
       { before: mine.blockNumber }]);
     assert.deepEqual(older.transactions, []);
 
+    // a block's transactions page by page
+    const page = await chain.rpc('tally_blockTxs', [ethers.toQuantity(mine.blockNumber), 0, 100]);
+    assert.equal(page.total, page.transactions.length);
+    assert.deepEqual(page.transactions.find((t) => t.hash === txHash), mine);
+    assert.deepEqual((await chain.rpc('tally_blockTxs', [ethers.toQuantity(mine.blockNumber),
+      page.total, 10])).transactions, []);
+    assert.equal(await chain.rpc('tally_blockTxs', ['0xffffff']), null);
+
+    // a contract creation is listed for the contract's address, with it
+    const w = new ethers.Wallet(chain.accounts[2].private_key);
+    const raw = await w.signTransaction({ data: '0x60006000f3', nonce: 0, gasLimit: 100000n,
+      gasPrice: 0n, chainId: chain.chainId, type: 0 });
+    const create = await chain.rpc('eth_sendRawTransaction', [raw]);
+    const rc = await waitFor(() => chain.rpc('eth_getTransactionReceipt', [create]),
+      { timeout: 20000, what: 'the creation committed' });
+    const byContract = await chain.rpc('tally_accountTxs', [rc.contractAddress]);
+    assert.deepEqual(byContract.transactions.map((t) => t.hash), [create]);
+    assert.equal(byContract.transactions[0].contractAddress, rc.contractAddress);
+    assert.equal(byContract.transactions[0].to, null);
+
     for (const [method, params] of [
       ['tally_blocks', [1001]], ['tally_blocks', [-1]], ['tally_blocks', ['ten']],
       ['tally_blocks', [1.5]], ['tally_latestTxs', [101]], ['tally_accountTxs', []],
       ['tally_accountTxs', ['0x1234']], ['tally_accountTxs', [chain.accounts[1].address, 7]],
       ['tally_accountTxs', [chain.accounts[1].address, { limit: 1000 }]],
+      ['tally_blockTxs', ['0x1', 0, 101]], ['tally_blockTxs', ['0x1', -1]], ['tally_blockTxs', [{}]],
     ]) {
       await assert.rejects(chain.rpc(method, params), (e) => e instanceof RpcError &&
         e.code === -32602, `${method} ${JSON.stringify(params)}`);
