@@ -379,9 +379,11 @@
     const nBuckets = Math.round(TPS_WINDOW_MS / TPS_BUCKET_MS);
     // The head's bucket may still get blocks: it is left out while blocks
     // come (it would show a dip), and shown once the chain has gone quiet.
+    // Once quiet, the series runs on to now with zeros.
     const headBucket = Math.floor(store.head.timestampMs / TPS_BUCKET_MS);
-    const quiet = Date.now() - store.head.timestampMs > 2 * TPS_BUCKET_MS;
-    const last = quiet ? headBucket : headBucket - 1;
+    const now = chainNow();
+    const quiet = now - store.head.timestampMs > 2 * TPS_BUCKET_MS;
+    const last = quiet ? Math.max(headBucket, Math.floor(now / TPS_BUCKET_MS) - 1) : headBucket - 1;
     // A chain younger than the window: start at its genesis block.
     const genesis = store.blocks.get(0);
     const first = Math.min(last, Math.max(last - nBuckets + 1,
@@ -398,13 +400,21 @@
     return [xs, ys];
   }
 
-  /** TPS over the last `ms` of block time, average block time of the last 100 blocks. */
+  /** The node's wall clock now (block timestamps are on it), from the offset
+   * seen in its last tally_status answer (timeMs). */
+  function chainNow() {
+    return Date.now() + (store.clockOffset || 0);
+  }
+
+  /** TPS over the last `ms` of block time up to now (an idle chain decays to
+   * 0), average block time of the last 100 blocks. */
   function rates(ms = 10000) {
     const blocks = recentBlocks(100);
     if (!blocks.length) return { tps: null, blockTime: null };
     const headTs = blocks[0].timestampMs;
+    const end = Math.max(headTs, chainNow());
     let txs = 0;
-    for (const b of store.blocks.values()) if (b.timestampMs > headTs - ms) txs += b.transactionCount;
+    for (const b of store.blocks.values()) if (b.timestampMs > end - ms) txs += b.transactionCount;
     const oldest = blocks[blocks.length - 1];
     const blockTime = blocks.length > 1 ? (headTs - oldest.timestampMs) / (blocks.length - 1) : null;
     return { tps: txs / (ms / 1000), blockTime };
@@ -752,7 +762,7 @@
       h('div', { class: 'stats', testid: 'stats' },
         stat('Block height', 'height'),
         stat('Transactions', 'tx-count', 'committed in total'),
-        stat('Transactions / s', 'tps', 'last 10 s of blocks'),
+        stat('Transactions / s', 'tps', 'last 10 s'),
         stat('Block time', 'block-time', 'average, last 100 blocks'),
         stat('Pool', 'pool-size'),
         stat('Consensus', 'consensus')),
@@ -827,6 +837,7 @@
       if (!v.alive) return;
       if (!isErr(st)) {
         store.status = st;
+        if (st.timeMs != null) store.clockOffset = num(st.timeMs) - Date.now();
         showFooter();
       }
       if (!isErr(cons)) store.consensus = cons;
@@ -858,6 +869,8 @@
 
     v.onHead((b) => {
       if (!held()) prependBlock(b);
+      const hh = headHeight(); // the height follows every head; the rest once a second
+      setStat('height', fmtInt(hh), h('span', null, 'last block ', age(b.timestampMs)), hh);
       redraw();
       refresh();
     });

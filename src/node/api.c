@@ -501,6 +501,7 @@ static cJSON *status_json(struct node *n)
     cJSON_AddItemToObject(o, "nodeId", j_hex(n->id, 32));
     cJSON_AddItemToObject(o, "address", j_hex(n->address, 20));
     cJSON_AddNumberToObject(o, "uptimeMs", (double)(clock_wall_ms() - n->started_ms));
+    cJSON_AddNumberToObject(o, "timeMs", (double)clock_wall_ms()); /* the node's clock */
     cJSON_AddStringToObject(o, "version", CLIENT_VERSION);
     return o;
 }
