@@ -5,7 +5,8 @@
 #   3. both again under AddressSanitizer + UndefinedBehaviorSanitizer
 #   4. EVM conformance: `tally evm-test` over ethereum-tests' BlockchainTests
 #      (../shared/ethereum-tests; the interpreter on an in-memory world)
-#   5. end-to-end tests against real nodes (node --test tests/e2e, ethers.js)
+#   5. end-to-end tests against real nodes (node --test tests/e2e, ethers.js;
+#      the explorer in headless Chromium, screenshots in build/artifacts/)
 #   6. cluster tests: 4 nodes agreeing by PBFT over TLS, crashes, sync
 #      (node --test tests/cluster; the network-namespace variant skips with a
 #      message where namespaces are not allowed)
