@@ -1,7 +1,6 @@
 /* Ethereum-format transactions: strict decoding, signing hashes, signing,
  * sender recovery and the stateless validity rules. See docs/chain.md. */
 #include "chain/tx.h"
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,20 +39,6 @@ struct tx_field {
     size_t enc_len;
 };
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 /* Split a list's payload into at most max fields, keeping each field's
  * encoded span. Errors: TALLY_ETOOBIG (more than max), RLP errors. */
 static int tx_split(struct tx_field *f, size_t max, size_t *count, const struct rlp_item *list)
@@ -77,26 +62,26 @@ static int get_u64(uint64_t *out, const struct tx_field *f, const char *name, ch
                    size_t errlen)
 {
     int rc = rlp_get_u64(out, &f->it);
-    if (rc) return fail(err, errlen, rc, "%s: %s", name, tally_strerror(rc));
+    if (rc) return tally_fail(err, errlen, rc, "%s: %s", name, tally_strerror(rc));
     return 0;
 }
 
 static int get_u256(u256 *out, const struct tx_field *f, const char *name, char *err, size_t errlen)
 {
     int rc = rlp_get_u256(out, &f->it);
-    if (rc) return fail(err, errlen, rc, "%s: %s", name, tally_strerror(rc));
+    if (rc) return tally_fail(err, errlen, rc, "%s: %s", name, tally_strerror(rc));
     return 0;
 }
 
 static int get_to(struct tx *tx, const struct tx_field *f, char *err, size_t errlen)
 {
-    if (f->it.is_list) return fail(err, errlen, TALLY_EDECODE, "to: a list, want a string");
+    if (f->it.is_list) return tally_fail(err, errlen, TALLY_EDECODE, "to: a list, want a string");
     if (f->it.len == 0) {
         tx->has_to = 0;
         return 0;
     }
     if (f->it.len != 20)
-        return fail(err, errlen, TALLY_EDECODE, "to: %zu bytes, want 0 or 20", f->it.len);
+        return tally_fail(err, errlen, TALLY_EDECODE, "to: %zu bytes, want 0 or 20", f->it.len);
     tx->has_to = 1;
     memcpy(tx->to, f->it.p, 20);
     return 0;
@@ -104,7 +89,7 @@ static int get_to(struct tx *tx, const struct tx_field *f, char *err, size_t err
 
 static int get_data(struct tx *tx, const struct tx_field *f, char *err, size_t errlen)
 {
-    if (f->it.is_list) return fail(err, errlen, TALLY_EDECODE, "data: a list, want a string");
+    if (f->it.is_list) return tally_fail(err, errlen, TALLY_EDECODE, "data: a list, want a string");
     tx->data = f->it.p;
     tx->data_len = f->it.len;
     return 0;
@@ -120,9 +105,9 @@ static int get_sig(struct tx *tx, const struct tx_field *fr, const struct tx_fie
     rc = get_u256(&s, fs, "s", err, errlen);
     if (rc) return rc;
     if (u256_is_zero(&r) || u256_cmp(&r, &secp_n) >= 0)
-        return fail(err, errlen, TALLY_ESIG, "signature r out of range [1, n-1]");
+        return tally_fail(err, errlen, TALLY_ESIG, "signature r out of range [1, n-1]");
     if (u256_is_zero(&s) || u256_cmp(&s, &secp_half_n) > 0)
-        return fail(err, errlen, TALLY_ESIG, "signature s out of range [1, n/2]");
+        return tally_fail(err, errlen, TALLY_ESIG, "signature s out of range [1, n/2]");
     u256_to_be32(tx->sig, &r);
     u256_to_be32(tx->sig + 32, &s);
     return 0;
@@ -133,36 +118,38 @@ static int get_sig(struct tx *tx, const struct tx_field *fr, const struct tx_fie
 static int get_access_list(struct tx *tx, const struct tx_field *f, char *err, size_t errlen)
 {
     if (!f->it.is_list)
-        return fail(err, errlen, TALLY_EDECODE, "access list: a string, want a list");
+        return tally_fail(err, errlen, TALLY_EDECODE, "access list: a string, want a list");
     const uint8_t *cur = f->it.p, *end = f->it.p + f->it.len;
     size_t naddr = 0, nkey = 0;
     while (cur < end) {
         struct rlp_item entry, addr, keys, key;
         int rc = rlp_next(&entry, &cur, end);
         if (rc)
-            return fail(err, errlen, rc, "access list entry %zu: %s", naddr, tally_strerror(rc));
+            return tally_fail(err, errlen, rc, "access list entry %zu: %s", naddr,
+                              tally_strerror(rc));
         if (!entry.is_list)
-            return fail(err, errlen, TALLY_EDECODE, "access list entry %zu: not a list", naddr);
+            return tally_fail(err, errlen, TALLY_EDECODE, "access list entry %zu: not a list",
+                              naddr);
         const uint8_t *ec = entry.p, *ee = entry.p + entry.len;
         if (ec == ee || (rc = rlp_next(&addr, &ec, ee)) != 0 || ec == ee ||
             (rc = rlp_next(&keys, &ec, ee)) != 0 || ec != ee)
-            return fail(err, errlen, rc ? rc : TALLY_EDECODE,
-                        "access list entry %zu: want [address, [keys]]", naddr);
+            return tally_fail(err, errlen, rc ? rc : TALLY_EDECODE,
+                              "access list entry %zu: want [address, [keys]]", naddr);
         if (addr.is_list || addr.len != 20)
-            return fail(err, errlen, TALLY_EDECODE, "access list entry %zu: address not 20 bytes",
-                        naddr);
+            return tally_fail(err, errlen, TALLY_EDECODE,
+                              "access list entry %zu: address not 20 bytes", naddr);
         if (!keys.is_list)
-            return fail(err, errlen, TALLY_EDECODE, "access list entry %zu: keys not a list",
-                        naddr);
+            return tally_fail(err, errlen, TALLY_EDECODE, "access list entry %zu: keys not a list",
+                              naddr);
         const uint8_t *kc = keys.p, *ke = keys.p + keys.len;
         while (kc < ke) {
             rc = rlp_next(&key, &kc, ke);
             if (rc)
-                return fail(err, errlen, rc, "access list entry %zu key: %s", naddr,
-                            tally_strerror(rc));
+                return tally_fail(err, errlen, rc, "access list entry %zu key: %s", naddr,
+                                  tally_strerror(rc));
             if (key.is_list || key.len != 32)
-                return fail(err, errlen, TALLY_EDECODE,
-                            "access list entry %zu: storage key not 32 bytes", naddr);
+                return tally_fail(err, errlen, TALLY_EDECODE,
+                                  "access list entry %zu: storage key not 32 bytes", naddr);
             nkey++;
         }
         naddr++;
@@ -207,7 +194,7 @@ static int decode_legacy(struct tx *tx, const struct tx_field *f, size_t n, char
     uint64_t v;
     int rc;
     if (n != TX_LEGACY_FIELDS)
-        return fail(err, errlen, TALLY_EDECODE, "legacy transaction: %zu fields, want 9", n);
+        return tally_fail(err, errlen, TALLY_EDECODE, "legacy transaction: %zu fields, want 9", n);
     if ((rc = get_u64(&tx->nonce, &f[0], "nonce", err, errlen)) ||
         (rc = get_u256(&tx->gas_price, &f[1], "gas price", err, errlen)) ||
         (rc = get_u64(&tx->gas_limit, &f[2], "gas limit", err, errlen)) ||
@@ -217,7 +204,8 @@ static int decode_legacy(struct tx *tx, const struct tx_field *f, size_t n, char
         return rc;
     rc = rlp_get_u64(&v, &f[6].it);
     if (rc)
-        return fail(err, errlen, rc == TALLY_ERANGE ? TALLY_ESIG : rc, "v: %s", tally_strerror(rc));
+        return tally_fail(err, errlen, rc == TALLY_ERANGE ? TALLY_ESIG : rc, "v: %s",
+                          tally_strerror(rc));
     if (v == 27 || v == 28) {
         tx->has_chain_id = 0;
         tx->recid = (int)(v - 27);
@@ -226,8 +214,8 @@ static int decode_legacy(struct tx *tx, const struct tx_field *f, size_t n, char
         tx->chain_id = (v - 35) / 2;
         tx->recid = (int)((v - 35) & 1);
     } else {
-        return fail(err, errlen, TALLY_ESIG, "v=%llu, want 27, 28 or chain_id*2+35/36",
-                    (unsigned long long)v);
+        return tally_fail(err, errlen, TALLY_ESIG, "v=%llu, want 27, 28 or chain_id*2+35/36",
+                          (unsigned long long)v);
     }
     if ((rc = get_sig(tx, &f[7], &f[8], err, errlen))) return rc;
     tx->max_fee = tx->gas_price;
@@ -241,8 +229,8 @@ static int decode_typed(struct tx *tx, const struct tx_field *f, size_t n, char 
     uint64_t parity;
     int rc;
     if (n != want)
-        return fail(err, errlen, TALLY_EDECODE, "type %u transaction: %zu fields, want %zu",
-                    tx->type, n, want);
+        return tally_fail(err, errlen, TALLY_EDECODE, "type %u transaction: %zu fields, want %zu",
+                          tx->type, n, want);
     tx->has_chain_id = 1;
     if ((rc = get_u64(&tx->chain_id, &f[0], "chain id", err, errlen)) ||
         (rc = get_u64(&tx->nonce, &f[1], "nonce", err, errlen)))
@@ -266,11 +254,11 @@ static int decode_typed(struct tx *tx, const struct tx_field *f, size_t n, char 
         return rc;
     rc = rlp_get_u64(&parity, &f[i + 5].it);
     if (rc)
-        return fail(err, errlen, rc == TALLY_ERANGE ? TALLY_ESIG : rc, "y parity: %s",
-                    tally_strerror(rc));
+        return tally_fail(err, errlen, rc == TALLY_ERANGE ? TALLY_ESIG : rc, "y parity: %s",
+                          tally_strerror(rc));
     if (parity > 1)
-        return fail(err, errlen, TALLY_ESIG, "y parity %llu, want 0 or 1",
-                    (unsigned long long)parity);
+        return tally_fail(err, errlen, TALLY_ESIG, "y parity %llu, want 0 or 1",
+                          (unsigned long long)parity);
     tx->recid = (int)parity;
     if ((rc = get_sig(tx, &f[i + 6], &f[i + 7], err, errlen))) return rc;
     return tx_compute_sighash(tx, f, n - 3);
@@ -284,12 +272,12 @@ int tx_decode(struct tx **out, const uint8_t *raw, size_t len, char *err, size_t
     int rc;
 
     if (err && errlen) err[0] = '\0';
-    if (!out) return fail(err, errlen, TALLY_EINVAL, "no output");
+    if (!out) return tally_fail(err, errlen, TALLY_EINVAL, "no output");
     *out = NULL;
-    if (!raw || len == 0) return fail(err, errlen, TALLY_EDECODE, "empty transaction");
+    if (!raw || len == 0) return tally_fail(err, errlen, TALLY_EDECODE, "empty transaction");
     if (len > TX_MAX_SIZE)
-        return fail(err, errlen, TALLY_ETOOBIG, "transaction of %zu bytes, limit %u", len,
-                    (unsigned)TX_MAX_SIZE);
+        return tally_fail(err, errlen, TALLY_ETOOBIG, "transaction of %zu bytes, limit %u", len,
+                          (unsigned)TX_MAX_SIZE);
 
     uint8_t type;
     if (raw[0] >= 0xc0)
@@ -297,16 +285,17 @@ int tx_decode(struct tx **out, const uint8_t *raw, size_t len, char *err, size_t
     else if (raw[0] == TX_ACCESS_LIST || raw[0] == TX_DYNAMIC_FEE)
         type = raw[0];
     else if (raw[0] < 0x80)
-        return fail(err, errlen, TALLY_ETXTYPE, "transaction type 0x%02x not supported", raw[0]);
+        return tally_fail(err, errlen, TALLY_ETXTYPE, "transaction type 0x%02x not supported",
+                          raw[0]);
     else
-        return fail(err, errlen, TALLY_EDECODE, "transaction is an RLP string, want a list");
+        return tally_fail(err, errlen, TALLY_EDECODE, "transaction is an RLP string, want a list");
 
     struct tx *tx = calloc(1, sizeof(*tx));
-    if (!tx) return fail(err, errlen, TALLY_ENOMEM, "out of memory");
+    if (!tx) return tally_fail(err, errlen, TALLY_ENOMEM, "out of memory");
     tx->raw = malloc(len);
     if (!tx->raw) {
         free(tx);
-        return fail(err, errlen, TALLY_ENOMEM, "out of memory");
+        return tally_fail(err, errlen, TALLY_ENOMEM, "out of memory");
     }
     memcpy(tx->raw, raw, len);
     tx->raw_len = len;
@@ -315,20 +304,20 @@ int tx_decode(struct tx **out, const uint8_t *raw, size_t len, char *err, size_t
     size_t off = type == TX_LEGACY ? 0 : 1;
     rc = rlp_decode(&list, tx->raw + off, len - off);
     if (rc) {
-        fail(err, errlen, rc, "transaction RLP: %s", tally_strerror(rc));
+        tally_fail(err, errlen, rc, "transaction RLP: %s", tally_strerror(rc));
         goto out;
     }
     if (!list.is_list) {
-        rc = fail(err, errlen, TALLY_EDECODE, "transaction payload is not a list");
+        rc = tally_fail(err, errlen, TALLY_EDECODE, "transaction payload is not a list");
         goto out;
     }
     rc = tx_split(f, TX_MAX_FIELDS, &n, &list);
     if (rc == TALLY_ETOOBIG) {
-        rc = fail(err, errlen, TALLY_EDECODE, "too many transaction fields");
+        rc = tally_fail(err, errlen, TALLY_EDECODE, "too many transaction fields");
         goto out;
     }
     if (rc) {
-        fail(err, errlen, rc, "transaction field: %s", tally_strerror(rc));
+        tally_fail(err, errlen, rc, "transaction field: %s", tally_strerror(rc));
         goto out;
     }
     rc = type == TX_LEGACY ? decode_legacy(tx, f, n, err, errlen)
@@ -338,7 +327,7 @@ int tx_decode(struct tx **out, const uint8_t *raw, size_t len, char *err, size_t
     *out = tx;
     return 0;
 out:
-    if (rc == TALLY_ENOMEM) fail(err, errlen, rc, "out of memory");
+    if (rc == TALLY_ENOMEM) tally_fail(err, errlen, rc, "out of memory");
     tx_free(tx);
     return rc;
 }
@@ -388,19 +377,21 @@ int tx_validate_basic(const struct tx *tx, char *err, size_t errlen)
     u256 gas, cost;
     if (err && errlen) err[0] = '\0';
     if (tx->nonce == UINT64_MAX)
-        return fail(err, errlen, TALLY_ERANGE, "nonce 2^64-1 is not allowed (EIP-2681)");
+        return tally_fail(err, errlen, TALLY_ERANGE, "nonce 2^64-1 is not allowed (EIP-2681)");
     gas = u256_from_u64(tx->gas_limit);
     if (u256_mul(&cost, &gas, &tx->max_fee))
-        return fail(err, errlen, TALLY_ERANGE, "gas limit * max fee overflows 256 bits");
+        return tally_fail(err, errlen, TALLY_ERANGE, "gas limit * max fee overflows 256 bits");
     if (u256_cmp(&tx->max_priority_fee, &tx->max_fee) > 0)
-        return fail(err, errlen, TALLY_EFEE, "max priority fee per gas above max fee per gas");
+        return tally_fail(err, errlen, TALLY_EFEE,
+                          "max priority fee per gas above max fee per gas");
     if (!tx->has_to && tx->data_len > TX_MAX_INITCODE_SIZE)
-        return fail(err, errlen, TALLY_ETOOBIG, "initcode of %zu bytes, limit %u", tx->data_len,
-                    (unsigned)TX_MAX_INITCODE_SIZE);
+        return tally_fail(err, errlen, TALLY_ETOOBIG, "initcode of %zu bytes, limit %u",
+                          tx->data_len, (unsigned)TX_MAX_INITCODE_SIZE);
     uint64_t need = tx_intrinsic_gas(tx);
     if (need > tx->gas_limit)
-        return fail(err, errlen, TALLY_EINTRINSIC, "intrinsic gas too low: have %llu, want %llu",
-                    (unsigned long long)tx->gas_limit, (unsigned long long)need);
+        return tally_fail(err, errlen, TALLY_EINTRINSIC,
+                          "intrinsic gas too low: have %llu, want %llu",
+                          (unsigned long long)tx->gas_limit, (unsigned long long)need);
     return 0;
 }
 
@@ -408,8 +399,8 @@ int tx_check_chain_id(const struct tx *tx, uint64_t chain_id, char *err, size_t 
 {
     if (err && errlen) err[0] = '\0';
     if (tx->has_chain_id && tx->chain_id != chain_id)
-        return fail(err, errlen, TALLY_ECHAINID, "wrong chain id: have %llu, want %llu",
-                    (unsigned long long)tx->chain_id, (unsigned long long)chain_id);
+        return tally_fail(err, errlen, TALLY_ECHAINID, "wrong chain id: have %llu, want %llu",
+                          (unsigned long long)tx->chain_id, (unsigned long long)chain_id);
     return 0;
 }
 

@@ -7,7 +7,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,17 +35,6 @@ struct rpcc {
     struct buf head; /* reused request head */
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static uint64_t now_ms(void)
 {
     return clock_mono_ns() / 1000000u;
@@ -58,11 +46,11 @@ static int parse_url(struct rpcc *c, const char *url, char *err, size_t errlen)
 {
     static const char scheme[] = "http://";
     if (strlen(url) >= sizeof c->url) {
-        set_err(err, errlen, "url too long");
+        tally_errf(err, errlen, "url too long");
         return TALLY_EINVAL;
     }
     if (strncasecmp(url, scheme, sizeof scheme - 1) != 0) {
-        set_err(err, errlen, "url must start with http:// (got \"%s\")", url);
+        tally_errf(err, errlen, "url must start with http:// (got \"%s\")", url);
         return TALLY_EINVAL;
     }
     snprintf(c->url, sizeof c->url, "%s", url);
@@ -73,7 +61,7 @@ static int parse_url(struct rpcc *c, const char *url, char *err, size_t errlen)
     if (*p == '[') {
         host_end = strchr(p, ']');
         if (!host_end) {
-            set_err(err, errlen, "url: unterminated IPv6 address");
+            tally_errf(err, errlen, "url: unterminated IPv6 address");
             return TALLY_EINVAL;
         }
         h0 = p + 1;
@@ -84,7 +72,7 @@ static int parse_url(struct rpcc *c, const char *url, char *err, size_t errlen)
         hlen = (size_t)(p - h0);
     }
     if (hlen == 0 || hlen >= sizeof c->host) {
-        set_err(err, errlen, "url: missing or too long host");
+        tally_errf(err, errlen, "url: missing or too long host");
         return TALLY_EINVAL;
     }
     memcpy(c->host, h0, hlen);
@@ -96,23 +84,23 @@ static int parse_url(struct rpcc *c, const char *url, char *err, size_t errlen)
         errno = 0;
         unsigned long port = strtoul(p, &end, 10);
         if (end == p || errno || port == 0 || port > 65535 || (*end && *end != '/')) {
-            set_err(err, errlen, "url: bad port");
+            tally_errf(err, errlen, "url: bad port");
             return TALLY_EINVAL;
         }
         snprintf(c->port, sizeof c->port, "%lu", port);
         p = end;
     } else if (*p && *p != '/') {
-        set_err(err, errlen, "url: unexpected '%c' after host", *p);
+        tally_errf(err, errlen, "url: unexpected '%c' after host", *p);
         return TALLY_EINVAL;
     }
     if (*p == '\0') p = "/";
     if (strlen(p) >= sizeof c->path) {
-        set_err(err, errlen, "url: path too long");
+        tally_errf(err, errlen, "url: path too long");
         return TALLY_EINVAL;
     }
     for (const char *q = p; *q; q++) {
         if ((unsigned char)*q <= ' ' || *q == 0x7f) {
-            set_err(err, errlen, "url: control or space character in path");
+            tally_errf(err, errlen, "url: control or space character in path");
             return TALLY_EINVAL;
         }
     }
@@ -128,7 +116,7 @@ int rpcc_open(struct rpcc **out, const char *url, char *err, size_t errlen)
 {
     *out = NULL;
     if (!url) {
-        set_err(err, errlen, "no url");
+        tally_errf(err, errlen, "no url");
         return TALLY_EINVAL;
     }
     struct rpcc *c = calloc(1, sizeof *c);
@@ -196,7 +184,7 @@ static int wait_fd(int fd, short events, uint64_t deadline, char *err, size_t er
     for (;;) {
         uint64_t now = now_ms();
         if (now >= deadline) {
-            set_err(err, errlen, "timed out");
+            tally_errf(err, errlen, "timed out");
             return TALLY_EIO;
         }
         uint64_t left = deadline - now;
@@ -204,7 +192,7 @@ static int wait_fd(int fd, short events, uint64_t deadline, char *err, size_t er
         int n = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
         if (n > 0) return 0;
         if (n < 0 && errno != EINTR) {
-            set_err(err, errlen, "poll: %s", strerror(errno));
+            tally_errf(err, errlen, "poll: %s", strerror(errno));
             return TALLY_EIO;
         }
     }
@@ -217,16 +205,16 @@ static int conn_open(struct rpcc *c, uint64_t deadline, char *err, size_t errlen
     hints.ai_socktype = SOCK_STREAM;
     int gai = getaddrinfo(c->host, c->port, &hints, &res);
     if (gai) {
-        set_err(err, errlen, "resolve %s: %s", c->host, gai_strerror(gai));
+        tally_errf(err, errlen, "resolve %s: %s", c->host, gai_strerror(gai));
         return TALLY_EIO;
     }
     int rc = TALLY_EIO;
-    set_err(err, errlen, "connect %s: no address", c->hosthdr);
+    tally_errf(err, errlen, "connect %s: no address", c->hosthdr);
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         int fd =
             socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd < 0) {
-            set_err(err, errlen, "socket: %s", strerror(errno));
+            tally_errf(err, errlen, "socket: %s", strerror(errno));
             continue;
         }
         int e = 0;
@@ -243,7 +231,7 @@ static int conn_open(struct rpcc *c, uint64_t deadline, char *err, size_t errlen
             }
         }
         if (e) {
-            set_err(err, errlen, "connect %s: %s", c->hosthdr, strerror(e));
+            tally_errf(err, errlen, "connect %s: %s", c->hosthdr, strerror(e));
             close(fd);
             continue;
         }
@@ -286,7 +274,7 @@ static int send_iov(struct rpcc *c, struct iovec *iov, int iovcnt, uint64_t dead
                 continue;
             }
             if (errno == EPIPE || errno == ECONNRESET) *peer_closed = 1;
-            set_err(err, errlen, "send: %s", strerror(errno));
+            tally_errf(err, errlen, "send: %s", strerror(errno));
             return TALLY_EIO;
         }
         size_t left = (size_t)n;
@@ -313,7 +301,7 @@ static int fill(struct rpcc *c, uint64_t deadline, int *reset, char *err, size_t
         c->rpos = 0;
     }
     if (c->rlen == RB_SIZE) {
-        set_err(err, errlen, "response header line too long");
+        tally_errf(err, errlen, "response header line too long");
         return TALLY_ETOOBIG;
     }
     for (;;) {
@@ -330,7 +318,7 @@ static int fill(struct rpcc *c, uint64_t deadline, int *reset, char *err, size_t
             continue;
         }
         if (errno == ECONNRESET) *reset = 1;
-        set_err(err, errlen, "recv: %s", strerror(errno));
+        tally_errf(err, errlen, "recv: %s", strerror(errno));
         return TALLY_EIO;
     }
 }
@@ -355,7 +343,7 @@ static int read_line(struct rpcc *c, char **line, uint64_t deadline, int *eof_ea
         int n = fill(c, deadline, &reset, err, errlen);
         if (n == 0) {
             if (!*got_any) *eof_early = 1;
-            set_err(err, errlen, "connection closed by server");
+            tally_errf(err, errlen, "connection closed by server");
             return TALLY_EIO;
         }
         if (n < 0) {
@@ -376,7 +364,7 @@ static int read_body_n(struct rpcc *c, struct buf *resp, size_t n, uint64_t dead
             int reset = 0;
             int r = fill(c, deadline, &reset, err, errlen);
             if (r == 0) {
-                set_err(err, errlen, "connection closed in the middle of a response");
+                tally_errf(err, errlen, "connection closed in the middle of a response");
                 return TALLY_EIO;
             }
             if (r < 0) return r;
@@ -384,7 +372,7 @@ static int read_body_n(struct rpcc *c, struct buf *resp, size_t n, uint64_t dead
         }
         size_t take = have < n ? have : n;
         if (buf_append(resp, c->rb + c->rpos, take) < 0) {
-            set_err(err, errlen, "response too large (over %zu bytes)", resp->max);
+            tally_errf(err, errlen, "response too large (over %zu bytes)", resp->max);
             return TALLY_ETOOBIG;
         }
         c->rpos += take;
@@ -405,11 +393,11 @@ static int read_chunked(struct rpcc *c, struct buf *resp, uint64_t deadline, cha
         errno = 0;
         unsigned long long sz = strtoull(line, &end, 16);
         if (end == line || errno || (*end && *end != ';' && *end != ' ' && *end != '\t')) {
-            set_err(err, errlen, "bad chunk size line");
+            tally_errf(err, errlen, "bad chunk size line");
             return TALLY_EDECODE;
         }
         if (sz > RPCC_MAX_RESPONSE || resp->len + sz > RPCC_MAX_RESPONSE) {
-            set_err(err, errlen, "response too large (over %u bytes)", RPCC_MAX_RESPONSE);
+            tally_errf(err, errlen, "response too large (over %u bytes)", RPCC_MAX_RESPONSE);
             return TALLY_ETOOBIG;
         }
         if (sz == 0) break;
@@ -418,7 +406,7 @@ static int read_chunked(struct rpcc *c, struct buf *resp, uint64_t deadline, cha
         rc = read_line(c, &line, deadline, &eof, &got, err, errlen);
         if (rc) return rc;
         if (*line) {
-            set_err(err, errlen, "missing CRLF after chunk");
+            tally_errf(err, errlen, "missing CRLF after chunk");
             return TALLY_EDECODE;
         }
     }
@@ -431,7 +419,7 @@ static int read_chunked(struct rpcc *c, struct buf *resp, uint64_t deadline, cha
         if (!*line) return 0;
         trailer += strlen(line);
         if (trailer > RPCC_MAX_HEADERS) {
-            set_err(err, errlen, "chunked trailer too large");
+            tally_errf(err, errlen, "chunked trailer too large");
             return TALLY_ETOOBIG;
         }
     }
@@ -444,7 +432,7 @@ static int read_to_eof(struct rpcc *c, struct buf *resp, uint64_t deadline, char
         size_t have = c->rlen - c->rpos;
         if (have) {
             if (resp->len + have > RPCC_MAX_RESPONSE || buf_append(resp, c->rb + c->rpos, have)) {
-                set_err(err, errlen, "response too large");
+                tally_errf(err, errlen, "response too large");
                 return TALLY_ETOOBIG;
             }
             c->rpos = c->rlen;
@@ -470,7 +458,7 @@ static int read_response(struct rpcc *c, struct buf *resp, uint64_t deadline, in
         int major;
         if (sscanf(line, "HTTP/%d.%d %d", &major, &minor, &status) != 3 || major != 1 ||
             status < 100 || status > 999) {
-            set_err(err, errlen, "malformed HTTP status line");
+            tally_errf(err, errlen, "malformed HTTP status line");
             return TALLY_EDECODE;
         }
         /* Skip interim 1xx responses (and their headers). */
@@ -481,7 +469,7 @@ static int read_response(struct rpcc *c, struct buf *resp, uint64_t deadline, in
             if (rc) return rc;
             hb += strlen(line);
             if (hb > RPCC_MAX_HEADERS) {
-                set_err(err, errlen, "response head too large");
+                tally_errf(err, errlen, "response head too large");
                 return TALLY_ETOOBIG;
             }
         } while (*line);
@@ -496,12 +484,12 @@ static int read_response(struct rpcc *c, struct buf *resp, uint64_t deadline, in
         if (!*line) break;
         hb += strlen(line);
         if (hb > RPCC_MAX_HEADERS) {
-            set_err(err, errlen, "response head too large");
+            tally_errf(err, errlen, "response head too large");
             return TALLY_ETOOBIG;
         }
         char *colon = strchr(line, ':');
         if (!colon) {
-            set_err(err, errlen, "malformed HTTP header line");
+            tally_errf(err, errlen, "malformed HTTP header line");
             return TALLY_EDECODE;
         }
         *colon = '\0';
@@ -512,7 +500,7 @@ static int read_response(struct rpcc *c, struct buf *resp, uint64_t deadline, in
             errno = 0;
             cl = strtoull(v, &end, 10);
             if (end == v || errno || (*end && *end != ' ' && *end != '\t')) {
-                set_err(err, errlen, "bad Content-Length");
+                tally_errf(err, errlen, "bad Content-Length");
                 return TALLY_EDECODE;
             }
             have_cl = 1;
@@ -533,7 +521,7 @@ static int read_response(struct rpcc *c, struct buf *resp, uint64_t deadline, in
     } else if (have_cl) {
         size_t max = resp->max < RPCC_MAX_RESPONSE ? resp->max : RPCC_MAX_RESPONSE;
         if (cl > max) {
-            set_err(err, errlen, "response too large (%llu bytes, limit %zu)", cl, max);
+            tally_errf(err, errlen, "response too large (%llu bytes, limit %zu)", cl, max);
             return TALLY_ETOOBIG;
         }
         rc = read_body_n(c, resp, (size_t)cl, deadline, err, errlen);
@@ -557,7 +545,7 @@ int rpcc_post(struct rpcc *c, struct buf *resp, const char *body, size_t len, ch
                    "Content-Type: application/json\r\nAccept: application/json\r\n"
                    "Content-Length: %zu\r\n\r\n",
                    c->path, c->hosthdr, len) < 0) {
-        set_err(err, errlen, "request head too large");
+        tally_errf(err, errlen, "request head too large");
         return TALLY_ENOMEM;
     }
     for (int attempt = 0;; attempt++) {
@@ -583,8 +571,8 @@ int rpcc_post(struct rpcc *c, struct buf *resp, const char *body, size_t len, ch
             if (!keep) conn_drop(c);
             if (c->last_status != 200) {
                 size_t show = resp->len < 200 ? resp->len : 200;
-                set_err(err, errlen, "HTTP %d: %.*s", c->last_status, (int)show,
-                        resp->p ? (const char *)resp->p : "");
+                tally_errf(err, errlen, "HTTP %d: %.*s", c->last_status, (int)show,
+                           resp->p ? (const char *)resp->p : "");
                 return TALLY_EIO;
             }
             return 0;
@@ -607,9 +595,9 @@ static int report_rpc_error(struct rpcc *c, const cJSON *eobj, char *err, size_t
     if (c->last_errcode == RPCC_ERRCODE_NONE) c->last_errcode = -32603;
     const char *m = cJSON_IsString(msg) ? msg->valuestring : "unknown error";
     if (cJSON_IsString(data) && data->valuestring[0])
-        set_err(err, errlen, "%s (%s)", m, data->valuestring);
+        tally_errf(err, errlen, "%s (%s)", m, data->valuestring);
     else
-        set_err(err, errlen, "%s", m);
+        tally_errf(err, errlen, "%s", m);
     return TALLY_EINVAL;
 }
 
@@ -623,7 +611,7 @@ int rpcc_call(struct rpcc *c, cJSON **result, const char *method, cJSON *params,
     if (!req || !params) {
         cJSON_Delete(req);
         cJSON_Delete(params);
-        set_err(err, errlen, "out of memory");
+        tally_errf(err, errlen, "out of memory");
         return TALLY_ENOMEM;
     }
     uint64_t id = c->next_id++;
@@ -634,7 +622,7 @@ int rpcc_call(struct rpcc *c, cJSON **result, const char *method, cJSON *params,
     char *body = cJSON_PrintUnformatted(req);
     cJSON_Delete(req);
     if (!body) {
-        set_err(err, errlen, "out of memory");
+        tally_errf(err, errlen, "out of memory");
         return TALLY_ENOMEM;
     }
     struct buf resp;
@@ -651,7 +639,7 @@ int rpcc_call(struct rpcc *c, cJSON **result, const char *method, cJSON *params,
     if (!doc) {
         buf_free(&resp);
         if (rc) return rc; /* non-200 without a JSON body: keep the HTTP error */
-        set_err(err, errlen, "response is not valid JSON");
+        tally_errf(err, errlen, "response is not valid JSON");
         return TALLY_EDECODE;
     }
     buf_free(&resp);
@@ -667,14 +655,14 @@ int rpcc_call(struct rpcc *c, cJSON **result, const char *method, cJSON *params,
     }
     const cJSON *rid = cJSON_GetObjectItemCaseSensitive(doc, "id");
     if (!cJSON_IsNumber(rid) || (uint64_t)rid->valuedouble != id) {
-        set_err(err, errlen, "response id does not match request id %" PRIu64, id);
+        tally_errf(err, errlen, "response id does not match request id %" PRIu64, id);
         cJSON_Delete(doc);
         return TALLY_EDECODE;
     }
     cJSON *res = cJSON_DetachItemFromObjectCaseSensitive(doc, "result");
     cJSON_Delete(doc);
     if (!res) {
-        set_err(err, errlen, "response has neither result nor error");
+        tally_errf(err, errlen, "response has neither result nor error");
         return TALLY_EDECODE;
     }
     *result = res;

@@ -1,7 +1,6 @@
 /* Solidity contract ABI: entries, argument encoding, decoding; see abi.h. */
 #include "codec/abi.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,17 +8,6 @@
 #include "util/buf.h"
 #include "util/hex.h"
 #include "util/u256.h"
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int is_dynamic(const struct abi_type *t)
 {
@@ -173,7 +161,7 @@ static int parse_params(struct abi_param *ps, size_t *n, const cJSON *arr, const
     *n = 0;
     if (!arr || cJSON_IsNull(arr)) return 0;
     if (!cJSON_IsArray(arr)) {
-        set_err(err, errlen, "%s: \"%s\" is not an array", entry, what);
+        tally_errf(err, errlen, "%s: \"%s\" is not an array", entry, what);
         return TALLY_EDECODE;
     }
     const cJSON *it;
@@ -181,24 +169,24 @@ static int parse_params(struct abi_param *ps, size_t *n, const cJSON *arr, const
     {
         size_t i = *n;
         if (i == ABI_MAX_PARAMS) {
-            set_err(err, errlen, "%s: more than %d %s", entry, ABI_MAX_PARAMS, what);
+            tally_errf(err, errlen, "%s: more than %d %s", entry, ABI_MAX_PARAMS, what);
             return TALLY_ETOOBIG;
         }
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(it, "type");
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
         const cJSON *indexed = cJSON_GetObjectItemCaseSensitive(it, "indexed");
         if (!cJSON_IsObject(it) || !cJSON_IsString(type)) {
-            set_err(err, errlen, "%s: %s %zu has no \"type\"", entry, what, i + 1);
+            tally_errf(err, errlen, "%s: %s %zu has no \"type\"", entry, what, i + 1);
             return TALLY_EDECODE;
         }
         if (name && !cJSON_IsNull(name)) {
             if (!cJSON_IsString(name) ||
                 (name->valuestring[0] && !valid_identifier(name->valuestring))) {
-                set_err(err, errlen, "%s: %s %zu has a bad \"name\"", entry, what, i + 1);
+                tally_errf(err, errlen, "%s: %s %zu has a bad \"name\"", entry, what, i + 1);
                 return TALLY_EDECODE;
             }
             if (strlen(name->valuestring) >= ABI_MAX_NAME) {
-                set_err(err, errlen, "%s: %s %zu: name too long", entry, what, i + 1);
+                tally_errf(err, errlen, "%s: %s %zu: name too long", entry, what, i + 1);
                 return TALLY_ETOOBIG;
             }
             snprintf(ps[i].name, sizeof ps[i].name, "%s", name->valuestring);
@@ -207,22 +195,22 @@ static int parse_params(struct abi_param *ps, size_t *n, const cJSON *arr, const
         }
         int rc = abi_type_parse(&ps[i].type, type->valuestring);
         if (rc == TALLY_EUNSUPPORTED) {
-            set_err(err, errlen,
-                    "%s: %s %zu has type %.48s, which is not supported (only "
-                    "address, bool, uintN, intN, bytesN, bytes, string and T[] of those)",
-                    entry, what, i + 1, type->valuestring);
+            tally_errf(err, errlen,
+                       "%s: %s %zu has type %.48s, which is not supported (only "
+                       "address, bool, uintN, intN, bytesN, bytes, string and T[] of those)",
+                       entry, what, i + 1, type->valuestring);
             return rc;
         }
         if (rc) {
-            set_err(err, errlen, "%s: %s %zu has an unknown type \"%.48s\"", entry, what, i + 1,
-                    type->valuestring);
+            tally_errf(err, errlen, "%s: %s %zu has an unknown type \"%.48s\"", entry, what, i + 1,
+                       type->valuestring);
             return rc;
         }
         ps[i].indexed = 0;
         if (event && indexed && !cJSON_IsNull(indexed)) {
             if (!cJSON_IsBool(indexed)) {
-                set_err(err, errlen, "%s: %s %zu: \"indexed\" is not a boolean", entry, what,
-                        i + 1);
+                tally_errf(err, errlen, "%s: %s %zu: \"indexed\" is not a boolean", entry, what,
+                           i + 1);
                 return TALLY_EDECODE;
             }
             ps[i].indexed = cJSON_IsTrue(indexed) ? 1 : 0;
@@ -236,7 +224,7 @@ int abi_entry_parse(struct abi_entry *out, const cJSON *item, char *err, size_t 
 {
     memset(out, 0, sizeof *out);
     if (!cJSON_IsObject(item)) {
-        set_err(err, errlen, "ABI entry is not an object");
+        tally_errf(err, errlen, "ABI entry is not an object");
         return TALLY_EDECODE;
     }
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(item, "type");
@@ -244,7 +232,7 @@ int abi_entry_parse(struct abi_entry *out, const cJSON *item, char *err, size_t 
     const char *ts = "function";
     if (type) {
         if (!cJSON_IsString(type)) {
-            set_err(err, errlen, "ABI entry: \"type\" is not a string");
+            tally_errf(err, errlen, "ABI entry: \"type\" is not a string");
             return TALLY_EDECODE;
         }
         ts = type->valuestring;
@@ -253,18 +241,18 @@ int abi_entry_parse(struct abi_entry *out, const cJSON *item, char *err, size_t 
     for (int k = ABI_FUNCTION; k <= ABI_RECEIVE; k++)
         if (!strcmp(ts, kind_name(k))) kind = k;
     if (kind < 0) {
-        set_err(err, errlen, "ABI entry: unknown type \"%.32s\"", ts);
+        tally_errf(err, errlen, "ABI entry: unknown type \"%.32s\"", ts);
         return TALLY_EDECODE;
     }
     out->kind = (uint8_t)kind;
     int named = kind == ABI_FUNCTION || kind == ABI_EVENT || kind == ABI_ERROR;
     if (named) {
         if (!cJSON_IsString(name) || !valid_identifier(name->valuestring)) {
-            set_err(err, errlen, "ABI %s entry without a valid \"name\"", ts);
+            tally_errf(err, errlen, "ABI %s entry without a valid \"name\"", ts);
             return TALLY_EDECODE;
         }
         if (strlen(name->valuestring) >= ABI_MAX_NAME) {
-            set_err(err, errlen, "ABI %s entry: name too long", ts);
+            tally_errf(err, errlen, "ABI %s entry: name too long", ts);
             return TALLY_ETOOBIG;
         }
         snprintf(out->name, sizeof out->name, "%s", name->valuestring);
@@ -280,13 +268,13 @@ int abi_entry_parse(struct abi_entry *out, const cJSON *item, char *err, size_t 
         for (int i = 0; i < 4; i++)
             if (!strcmp(sm->valuestring, m[i])) found = i;
         if (found < 0) {
-            set_err(err, errlen, "%s: unknown stateMutability \"%.32s\"", out->name,
-                    sm->valuestring);
+            tally_errf(err, errlen, "%s: unknown stateMutability \"%.32s\"", out->name,
+                       sm->valuestring);
             return TALLY_EDECODE;
         }
         out->mutability = (uint8_t)found;
     } else if (sm && !cJSON_IsNull(sm)) {
-        set_err(err, errlen, "%s: \"stateMutability\" is not a string", out->name);
+        tally_errf(err, errlen, "%s: \"stateMutability\" is not a string", out->name);
         return TALLY_EDECODE;
     } else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(item, "constant"))) {
         out->mutability = ABI_VIEW;
@@ -338,27 +326,27 @@ static int enc_integer(uint8_t word[32], const struct abi_type *t, const char *s
     const char *p = s + neg;
     u256 m;
     if (strlen(s) > 100) {
-        set_err(why, whylen, "number too long");
+        tally_errf(why, whylen, "number too long");
         return TALLY_EINVAL;
     }
     int rc = u256_parse(&m, p);
     if (rc == TALLY_ERANGE) {
-        set_err(why, whylen, "%s is out of range for %s%u", s, t->base == ABI_UINT ? "uint" : "int",
-                t->size);
+        tally_errf(why, whylen, "%s is out of range for %s%u", s,
+                   t->base == ABI_UINT ? "uint" : "int", t->size);
         return TALLY_EINVAL;
     }
     if (rc) {
-        set_err(why, whylen, "\"%.40s\" is not a number (decimal or 0x hex)", s);
+        tally_errf(why, whylen, "\"%.40s\" is not a number (decimal or 0x hex)", s);
         return TALLY_EINVAL;
     }
     int bits = bitlen(&m);
     if (t->base == ABI_UINT) {
         if (neg && !u256_is_zero(&m)) {
-            set_err(why, whylen, "%s is negative, uint%u is unsigned", s, t->size);
+            tally_errf(why, whylen, "%s is negative, uint%u is unsigned", s, t->size);
             return TALLY_EINVAL;
         }
         if (bits > t->size) {
-            set_err(why, whylen, "%s is out of range for uint%u", s, t->size);
+            tally_errf(why, whylen, "%s is out of range for uint%u", s, t->size);
             return TALLY_EINVAL;
         }
     } else {
@@ -370,7 +358,7 @@ static int enc_integer(uint8_t word[32], const struct abi_type *t, const char *s
             fits = !u256_cmp(&m, &lim);
         }
         if (!fits) {
-            set_err(why, whylen, "%s is out of range for int%u", s, t->size);
+            tally_errf(why, whylen, "%s is out of range for int%u", s, t->size);
             return TALLY_EINVAL;
         }
         if (neg) {
@@ -389,21 +377,21 @@ static int enc_elem(struct buf *b, const struct abi_type *t, const char *s, size
 {
     uint8_t w[32] = {0};
     if (t->base != ABI_STRING && strlen(s) != len) {
-        set_err(why, whylen, "contains a NUL character");
+        tally_errf(why, whylen, "contains a NUL character");
         return TALLY_EINVAL;
     }
     switch (t->base) {
     case ABI_ADDRESS: {
         int rc = abi_address_parse(w + 12, s);
         if (rc == TALLY_EINVAL) {
-            set_err(why, whylen,
-                    "%.42s has a bad EIP-55 checksum (mixed case); check the address "
-                    "or write it in lowercase",
-                    s);
+            tally_errf(why, whylen,
+                       "%.42s has a bad EIP-55 checksum (mixed case); check the address "
+                       "or write it in lowercase",
+                       s);
             return TALLY_EINVAL;
         }
         if (rc) {
-            set_err(why, whylen, "\"%.50s\" is not an address (0x and 40 hex digits)", s);
+            tally_errf(why, whylen, "\"%.50s\" is not an address (0x and 40 hex digits)", s);
             return TALLY_EINVAL;
         }
         break;
@@ -412,7 +400,7 @@ static int enc_elem(struct buf *b, const struct abi_type *t, const char *s, size
         if (!strcmp(s, "true") || !strcmp(s, "1"))
             w[31] = 1;
         else if (strcmp(s, "false") && strcmp(s, "0")) {
-            set_err(why, whylen, "\"%.40s\" is not a bool (true, false, 1 or 0)", s);
+            tally_errf(why, whylen, "\"%.40s\" is not a bool (true, false, 1 or 0)", s);
             return TALLY_EINVAL;
         }
         break;
@@ -426,8 +414,8 @@ static int enc_elem(struct buf *b, const struct abi_type *t, const char *s, size
         size_t got = 0;
         if (len != 2u + 2u * t->size || s[0] != '0' || s[1] != 'x' ||
             hex_decode(w, 32, &got, s, len) || got != t->size) {
-            set_err(why, whylen, "\"%.70s\" is not bytes%u (0x and exactly %u hex digits)", s,
-                    t->size, 2u * t->size);
+            tally_errf(why, whylen, "\"%.70s\" is not bytes%u (0x and exactly %u hex digits)", s,
+                       t->size, 2u * t->size);
             return TALLY_EINVAL;
         }
         break;
@@ -439,20 +427,20 @@ static int enc_elem(struct buf *b, const struct abi_type *t, const char *s, size
         uint8_t *tmp = NULL;
         if (t->base == ABI_BYTES) {
             if (len < 2 || s[0] != '0' || s[1] != 'x' || (len & 1)) {
-                set_err(why, whylen,
-                        "\"%.40s\" is not bytes (0x and an even number of hex "
-                        "digits)",
-                        s);
+                tally_errf(why, whylen,
+                           "\"%.40s\" is not bytes (0x and an even number of hex "
+                           "digits)",
+                           s);
                 return TALLY_EINVAL;
             }
             tmp = malloc(len / 2 + 1);
             if (!tmp) return TALLY_ENOMEM;
             if (hex_decode(tmp, len / 2, &n, s, len)) {
                 free(tmp);
-                set_err(why, whylen,
-                        "\"%.40s\" is not bytes (0x and an even number of hex "
-                        "digits)",
-                        s);
+                tally_errf(why, whylen,
+                           "\"%.40s\" is not bytes (0x and an even number of hex "
+                           "digits)",
+                           s);
                 return TALLY_EINVAL;
             }
             data = tmp;
@@ -464,13 +452,13 @@ static int enc_elem(struct buf *b, const struct abi_type *t, const char *s, size
         if (!rc && n) rc = buf_append(b, data, n);
         if (!rc && n % 32) rc = buf_append(b, zero, 32 - n % 32);
         free(tmp);
-        if (rc) set_err(why, whylen, "encoding over %u bytes", ABI_MAX_ENCODED);
+        if (rc) tally_errf(why, whylen, "encoding over %u bytes", ABI_MAX_ENCODED);
         return rc;
     }
     default: return TALLY_EINVAL;
     }
     int rc = buf_append(b, w, 32);
-    if (rc) set_err(why, whylen, "encoding over %u bytes", ABI_MAX_ENCODED);
+    if (rc) tally_errf(why, whylen, "encoding over %u bytes", ABI_MAX_ENCODED);
     return rc;
 }
 
@@ -542,12 +530,12 @@ static int json_string(struct elem *e, const char **pp, char *why, size_t whylen
     for (;;) {
         unsigned char c = (unsigned char)*p;
         if (!c) {
-            set_err(why, whylen, "unterminated string");
+            tally_errf(why, whylen, "unterminated string");
             goto bad;
         }
         if (c == '"') break;
         if (c < 0x20) {
-            set_err(why, whylen, "control character in a quoted string (use \\n, \\t, \\u00XX)");
+            tally_errf(why, whylen, "control character in a quoted string (use \\n, \\t, \\u00XX)");
             goto bad;
         }
         if (c != '\\') {
@@ -569,18 +557,18 @@ static int json_string(struct elem *e, const char **pp, char *why, size_t whylen
         case 'u': {
             int cp = hex4(p);
             if (cp < 0) {
-                set_err(why, whylen, "bad \\u escape");
+                tally_errf(why, whylen, "bad \\u escape");
                 goto bad;
             }
             p += 4;
             if (cp >= 0xdc00 && cp <= 0xdfff) {
-                set_err(why, whylen, "lone low surrogate in \\u escape");
+                tally_errf(why, whylen, "lone low surrogate in \\u escape");
                 goto bad;
             }
             if (cp >= 0xd800 && cp <= 0xdbff) {
                 int lo = p[0] == '\\' && p[1] == 'u' ? hex4(p + 2) : -1;
                 if (lo < 0xdc00 || lo > 0xdfff) {
-                    set_err(why, whylen, "high surrogate without a low one in \\u escape");
+                    tally_errf(why, whylen, "high surrogate without a low one in \\u escape");
                     goto bad;
                 }
                 p += 6;
@@ -589,7 +577,7 @@ static int json_string(struct elem *e, const char **pp, char *why, size_t whylen
             n += put_utf8(o + n, (unsigned)cp);
             break;
         }
-        default: set_err(why, whylen, "bad escape in a quoted string"); goto bad;
+        default: tally_errf(why, whylen, "bad escape in a quoted string"); goto bad;
         }
     }
     o[n] = 0;
@@ -609,7 +597,7 @@ static int split_array(struct elem **out, size_t *count, const char *s, char *wh
     *count = 0;
     const char *p = skip_ws(s);
     if (*p != '[') {
-        set_err(why, whylen, "\"%.40s\" is not an array (write [a, b, ...])", s);
+        tally_errf(why, whylen, "\"%.40s\" is not an array (write [a, b, ...])", s);
         return TALLY_EINVAL;
     }
     p = skip_ws(p + 1);
@@ -623,7 +611,7 @@ static int split_array(struct elem **out, size_t *count, const char *s, char *wh
     for (;;) {
         p = skip_ws(p);
         if (n == ABI_MAX_ARRAY) {
-            set_err(why, whylen, "more than %d array elements", ABI_MAX_ARRAY);
+            tally_errf(why, whylen, "more than %d array elements", ABI_MAX_ARRAY);
             rc = TALLY_ETOOBIG;
             goto fail;
         }
@@ -646,10 +634,10 @@ static int split_array(struct elem **out, size_t *count, const char *s, char *wh
                    (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
                 end--;
             if (end == p || *q == '"' || *q == '[') {
-                set_err(why, whylen, "element %zu: %s", n + 1,
-                        *q == '"' || *q == '['
-                            ? "misplaced quote or bracket (quote the whole element)"
-                            : "empty");
+                tally_errf(why, whylen, "element %zu: %s", n + 1,
+                           *q == '"' || *q == '['
+                               ? "misplaced quote or bracket (quote the whole element)"
+                               : "empty");
                 rc = TALLY_EINVAL;
                 goto fail;
             }
@@ -673,14 +661,14 @@ static int split_array(struct elem **out, size_t *count, const char *s, char *wh
             p++;
             break;
         }
-        set_err(why, whylen, "expected , or ] after element %zu", n);
+        tally_errf(why, whylen, "expected , or ] after element %zu", n);
         rc = TALLY_EINVAL;
         goto fail;
     }
 end:
     p = skip_ws(p);
     if (*p) {
-        set_err(why, whylen, "unexpected text after the closing ]");
+        tally_errf(why, whylen, "unexpected text after the closing ]");
         rc = TALLY_EINVAL;
         goto fail;
     }
@@ -715,7 +703,7 @@ static int enc_array(struct buf *b, const struct abi_type *t, const char *s, cha
         for (size_t i = 0; i < n && !rc; i++) {
             char ewhy[200];
             rc = enc_elem(b, &et, e[i].s, e[i].len, ewhy, sizeof ewhy);
-            if (rc) set_err(why, whylen, "element %zu: %s", i + 1, ewhy);
+            if (rc) tally_errf(why, whylen, "element %zu: %s", i + 1, ewhy);
         }
     } else {
         /* Heads are offsets from the start of the elements (after the length). */
@@ -725,12 +713,12 @@ static int enc_array(struct buf *b, const struct abi_type *t, const char *s, cha
             char ewhy[200];
             rc = put_word_u64(b, 32 * n + tail.len);
             if (!rc) rc = enc_elem(&tail, &et, e[i].s, e[i].len, ewhy, sizeof ewhy);
-            if (rc) set_err(why, whylen, "element %zu: %s", i + 1, ewhy);
+            if (rc) tally_errf(why, whylen, "element %zu: %s", i + 1, ewhy);
         }
         if (!rc) rc = buf_append(b, tail.p, tail.len);
         buf_free(&tail);
     }
-    if (rc == TALLY_ETOOBIG) set_err(why, whylen, "encoding over %u bytes", ABI_MAX_ENCODED);
+    if (rc == TALLY_ETOOBIG) tally_errf(why, whylen, "encoding over %u bytes", ABI_MAX_ENCODED);
     elems_free(e, n);
     return rc;
 }
@@ -755,8 +743,8 @@ int abi_encode_args(uint8_t **out, size_t *outlen, const struct abi_entry *e,
             param_desc(d, sizeof d, &e->inputs[i]);
             len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", d);
         }
-        set_err(err, errlen, "%s expects %zu argument%s (%s), got %zu", e->name, e->ninputs,
-                e->ninputs == 1 ? "" : "s", list, nargs);
+        tally_errf(err, errlen, "%s expects %zu argument%s (%s), got %zu", e->name, e->ninputs,
+                   e->ninputs == 1 ? "" : "s", list, nargs);
         return TALLY_EINVAL;
     }
     struct buf head, tail;
@@ -784,12 +772,12 @@ int abi_encode_args(uint8_t **out, size_t *outlen, const struct abi_entry *e,
             param_desc(d, sizeof d, p);
             if (rc == TALLY_ETOOBIG && !why[0])
                 snprintf(why, sizeof why, "encoding over %u bytes", ABI_MAX_ENCODED);
-            set_err(err, errlen, "%s: argument %zu (%s): %s", e->name, i + 1, d,
-                    rc == TALLY_ENOMEM ? "out of memory" : why);
+            tally_errf(err, errlen, "%s: argument %zu (%s): %s", e->name, i + 1, d,
+                       rc == TALLY_ENOMEM ? "out of memory" : why);
         }
     }
     if (!rc && head.len + tail.len > ABI_MAX_ENCODED) {
-        set_err(err, errlen, "%s: encoded arguments over %u bytes", e->name, ABI_MAX_ENCODED);
+        tally_errf(err, errlen, "%s: encoded arguments over %u bytes", e->name, ABI_MAX_ENCODED);
         rc = TALLY_ETOOBIG;
     }
     if (!rc) rc = buf_append(&head, tail.p, tail.len);
@@ -945,8 +933,8 @@ static int dec_word(struct dec *d, struct buf *b, const struct abi_type *t, cons
         return put_hex(b, w, t->size);
     default: break;
     }
-    set_err(d->err, d->errlen, "value 0x%02x%02x%02x%02x... is not a valid %s (dirty high bits)",
-            w[0], w[1], w[2], w[3], tn);
+    tally_errf(d->err, d->errlen, "value 0x%02x%02x%02x%02x... is not a valid %s (dirty high bits)",
+               w[0], w[1], w[2], w[3], tn);
     return TALLY_EDECODE;
 }
 
@@ -954,15 +942,15 @@ static int dec_word(struct dec *d, struct buf *b, const struct abi_type *t, cons
 static int dec_size(struct dec *d, size_t *out, size_t pos, size_t max, const char *what)
 {
     if (pos > d->len || d->len - pos < 32) {
-        set_err(d->err, d->errlen, "data too short: %s at byte %zu, have %zu bytes", what, pos,
-                d->len);
+        tally_errf(d->err, d->errlen, "data too short: %s at byte %zu, have %zu bytes", what, pos,
+                   d->len);
         return TALLY_EDECODE;
     }
     u256 v;
     if (u256_from_be(&v, d->data + pos, 32)) return TALLY_EDECODE;
     if (!u256_fits_u64(&v) || v.w[0] > max) {
-        set_err(d->err, d->errlen, "%s at byte %zu is past the end of the data (%zu bytes)", what,
-                pos, d->len);
+        tally_errf(d->err, d->errlen, "%s at byte %zu is past the end of the data (%zu bytes)",
+                   what, pos, d->len);
         return TALLY_EDECODE;
     }
     *out = (size_t)v.w[0];
@@ -976,8 +964,8 @@ static int dec_bytes_at(struct dec *d, struct buf *b, const struct abi_type *t, 
     int rc = dec_size(d, &n, pos, d->len, "length");
     if (rc) return rc;
     if (d->len - pos - 32 < n) {
-        set_err(d->err, d->errlen, "%s of %zu bytes at byte %zu runs past the end of the data",
-                t->base == ABI_STRING ? "string" : "bytes", n, pos);
+        tally_errf(d->err, d->errlen, "%s of %zu bytes at byte %zu runs past the end of the data",
+                   t->base == ABI_STRING ? "string" : "bytes", n, pos);
         return TALLY_EDECODE;
     }
     const uint8_t *p = d->data + pos + 32;
@@ -990,8 +978,8 @@ static int dec_value(struct dec *d, struct buf *b, const struct abi_type *t, siz
                      size_t pos)
 {
     if (pos > d->len || d->len - pos < 32) {
-        set_err(d->err, d->errlen, "data too short: value at byte %zu, have %zu bytes", pos,
-                d->len);
+        tally_errf(d->err, d->errlen, "data too short: value at byte %zu, have %zu bytes", pos,
+                   d->len);
         return TALLY_EDECODE;
     }
     if (!is_dynamic(t)) return dec_word(d, b, t, d->data + pos);
@@ -1025,8 +1013,9 @@ static int text_of(char **out, struct dec *d, struct buf *b, int rc)
 {
     if (!rc) rc = buf_append(b, "", 1);
     /* Only the text buffer fails this way inside a value. */
-    if (rc == TALLY_ETOOBIG) set_err(d->err, d->errlen, "decoded text over %u bytes", ABI_MAX_TEXT);
-    if (rc == TALLY_ENOMEM) set_err(d->err, d->errlen, "out of memory");
+    if (rc == TALLY_ETOOBIG)
+        tally_errf(d->err, d->errlen, "decoded text over %u bytes", ABI_MAX_TEXT);
+    if (rc == TALLY_ENOMEM) tally_errf(d->err, d->errlen, "out of memory");
     if (rc) {
         buf_free(b);
         return rc;
@@ -1042,7 +1031,7 @@ static int dec_tuple(struct dec *d, struct abi_values *out, const struct abi_par
 {
     out->n = 0;
     if (d->len > ABI_MAX_DECODE) {
-        set_err(d->err, d->errlen, "data of %zu bytes is over %u", d->len, ABI_MAX_DECODE);
+        tally_errf(d->err, d->errlen, "data of %zu bytes is over %u", d->len, ABI_MAX_DECODE);
         return TALLY_ETOOBIG;
     }
     size_t slot = 0;
@@ -1079,7 +1068,7 @@ int abi_decode_log(struct abi_values *out, const struct abi_entry *ev, const uin
     size_t first = ev->anonymous ? 0 : 1;
     if (ev->kind != ABI_EVENT || ntopics != first + nindexed ||
         (first && memcmp(topics[0], ev->topic0, 32))) {
-        set_err(err, errlen, "log does not match event %s", ev->signature);
+        tally_errf(err, errlen, "log does not match event %s", ev->signature);
         return TALLY_EINVAL;
     }
     struct dec d = {data, len, ABI_MAX_TEXT, 0, err, errlen};

@@ -2,26 +2,12 @@
  * included, then the state transition: a native transfer directly on the
  * state, or (creation, or a call to an account with code) the EVM on a
  * world over the state (exec_contract). */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "codec/rlp.h"
 #include "exec/evm/evmtx.h"
 #include "exec/exec.h"
-
-static int fail(char *why, size_t whylen, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *why, size_t whylen, int err, const char *fmt, ...)
-{
-    if (why && whylen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, whylen, fmt, ap);
-        va_end(ap);
-    }
-    return err;
-}
 
 int exec_is_issuer(const struct chain_rules *rules, const uint8_t addr[20])
 {
@@ -72,34 +58,35 @@ int exec_tx(struct state *st, struct receipt *rc, const struct tx *tx, const str
     char a[80], b[80];
     int r;
     if (why && whylen) why[0] = '\0';
-    if (!tx->has_sender) return fail(why, whylen, TALLY_ESIG, "sender not recovered");
+    if (!tx->has_sender) return tally_fail(why, whylen, TALLY_ESIG, "sender not recovered");
     if (!tx->has_chain_id)
-        return fail(why, whylen, TALLY_ECHAINID,
-                    "transaction without chain id (pre-EIP-155) not accepted");
+        return tally_fail(why, whylen, TALLY_ECHAINID,
+                          "transaction without chain id (pre-EIP-155) not accepted");
     if (tx->chain_id != rules->chain_id)
-        return fail(why, whylen, TALLY_ECHAINID, "wrong chain id: want %llu, got %llu",
-                    (unsigned long long)rules->chain_id, (unsigned long long)tx->chain_id);
+        return tally_fail(why, whylen, TALLY_ECHAINID, "wrong chain id: want %llu, got %llu",
+                          (unsigned long long)rules->chain_id, (unsigned long long)tx->chain_id);
     if ((r = tx_validate_basic(tx, why, whylen))) return r;
     if (tx->gas_limit > rules->tx_gas_limit)
-        return fail(why, whylen, TALLY_EGAS, "gas limit %llu above the transaction limit %llu",
-                    (unsigned long long)tx->gas_limit, (unsigned long long)rules->tx_gas_limit);
+        return tally_fail(
+            why, whylen, TALLY_EGAS, "gas limit %llu above the transaction limit %llu",
+            (unsigned long long)tx->gas_limit, (unsigned long long)rules->tx_gas_limit);
     if (tx->gas_limit > env->gas_limit || block_gas_used > env->gas_limit - tx->gas_limit)
-        return fail(why, whylen, TALLY_EGAS,
-                    "gas limit %llu does not fit in the block (%llu of %llu used)",
-                    (unsigned long long)tx->gas_limit, (unsigned long long)block_gas_used,
-                    (unsigned long long)env->gas_limit);
+        return tally_fail(why, whylen, TALLY_EGAS,
+                          "gas limit %llu does not fit in the block (%llu of %llu used)",
+                          (unsigned long long)tx->gas_limit, (unsigned long long)block_gas_used,
+                          (unsigned long long)env->gas_limit);
     if (u256_cmp(&tx->max_fee, &env->base_fee) < 0) {
         u256_to_dec(a, &tx->max_fee);
         u256_to_dec(b, &env->base_fee);
-        return fail(why, whylen, TALLY_EFEE, "max fee per gas %s below base fee %s", a, b);
+        return tally_fail(why, whylen, TALLY_EFEE, "max fee per gas %s below base fee %s", a, b);
     }
 
     struct account sender;
     if ((r = state_get(st, &sender, tx->sender))) return r;
     if (tx->nonce != sender.nonce)
-        return fail(why, whylen, TALLY_ENONCE, "nonce too %s: have %llu, got %llu",
-                    tx->nonce < sender.nonce ? "low" : "high", (unsigned long long)sender.nonce,
-                    (unsigned long long)tx->nonce);
+        return tally_fail(why, whylen, TALLY_ENONCE, "nonce too %s: have %llu, got %llu",
+                          tx->nonce < sender.nonce ? "low" : "high",
+                          (unsigned long long)sender.nonce, (unsigned long long)tx->nonce);
 
     /* Up-front cost: gas_limit * price (+ value unless the issuer mints it).
      * gas_limit * max_fee fits in 256 bits (tx_validate_basic) and price <=
@@ -116,7 +103,8 @@ int exec_tx(struct state *st, struct receipt *rc, const struct tx *tx, const str
             snprintf(b, sizeof b, "above 2^256");
         else
             u256_to_dec(b, &cost);
-        return fail(why, whylen, TALLY_EFUNDS, "insufficient funds: balance %s, cost %s", a, b);
+        return tally_fail(why, whylen, TALLY_EFUNDS, "insufficient funds: balance %s, cost %s", a,
+                          b);
     }
 
     /* Creation, or a call into code: the EVM. */
@@ -149,8 +137,8 @@ int exec_tx(struct state *st, struct receipt *rc, const struct tx *tx, const str
 undo:
     state_revert(st, mark);
     memset(rc, 0, sizeof *rc);
-    if (r == TALLY_ERANGE) return fail(why, whylen, r, "a balance would exceed 2^256");
-    return fail(why, whylen, r, "state error: %s", tally_strerror(r));
+    if (r == TALLY_ERANGE) return tally_fail(why, whylen, r, "a balance would exceed 2^256");
+    return tally_fail(why, whylen, r, "state error: %s", tally_strerror(r));
 }
 
 /* ---- contracts: the EVM over the state ---- */
@@ -398,7 +386,7 @@ static int exec_contract(struct state *st, struct receipt *rc, const struct tx *
     struct evmtx_access *al;
     struct evm_bytes32 *keys;
     int r = access_list(tx, &al, &etx.naccess, &keys);
-    if (r) return fail(why, whylen, r, "access list: %s", tally_strerror(r));
+    if (r) return tally_fail(why, whylen, r, "access list: %s", tally_strerror(r));
     etx.access = al;
 
     struct backend be = {.st = st, .env = env, .committed = 0};
@@ -409,7 +397,7 @@ static int exec_contract(struct state *st, struct receipt *rc, const struct tx *
                   issuer && !u256_is_zero(&tx->value), err, sizeof err);
     free(al);
     free(keys);
-    if (r) return fail(why, whylen, r, "%s", err[0] ? err : tally_strerror(r));
+    if (r) return tally_fail(why, whylen, r, "%s", err[0] ? err : tally_strerror(r));
 
     size_t mark = state_mark(st);
     struct log_sink logs = {0};
@@ -433,7 +421,7 @@ static int exec_contract(struct state *st, struct receipt *rc, const struct tx *
         state_revert(st, mark);
         receipt_clear(rc);
         memset(rc, 0, sizeof *rc);
-        return fail(why, whylen, r, "state error: %s", tally_strerror(r));
+        return tally_fail(why, whylen, r, "state error: %s", tally_strerror(r));
     }
     return 0;
 }
@@ -445,12 +433,12 @@ int exec_call(struct state *st, struct exec_call_result *out, const struct exec_
     memset(out, 0, sizeof *out);
     if (why && whylen) why[0] = '\0';
     if (c->gas > rules->tx_gas_limit)
-        return fail(why, whylen, TALLY_EGAS, "gas %llu above the transaction limit %llu",
-                    (unsigned long long)c->gas, (unsigned long long)rules->tx_gas_limit);
+        return tally_fail(why, whylen, TALLY_EGAS, "gas %llu above the transaction limit %llu",
+                          (unsigned long long)c->gas, (unsigned long long)rules->tx_gas_limit);
     struct backend be = {.st = st, .env = env, .committed = 1};
     struct account a;
     int r = state_get_committed(st, &a, c->from);
-    if (r) return fail(why, whylen, r, "state error: %s", tally_strerror(r));
+    if (r) return tally_fail(why, whylen, r, "state error: %s", tally_strerror(r));
     struct evmtx etx;
     memset(&etx, 0, sizeof etx);
     etx.type = 2;
@@ -472,7 +460,7 @@ int exec_call(struct state *st, struct exec_call_result *out, const struct exec_
     r = run_world(&w, &res, &etx, &be, rules, c->gas, 0, err, sizeof err);
     if (r) {
         if (r == TALLY_EFUNDS) snprintf(err, sizeof err, "insufficient funds for the value");
-        return fail(why, whylen, r, "%s", err[0] ? err : tally_strerror(r));
+        return tally_fail(why, whylen, r, "%s", err[0] ? err : tally_strerror(r));
     }
     world_free(w);
     out->status = res.status == EVM_SUCCESS;

@@ -1,4 +1,6 @@
 #include "util/err.h"
+#include <stdarg.h>
+#include <stdio.h>
 
 const char *tally_strerror(int err)
 {
@@ -22,4 +24,24 @@ const char *tally_errname(int err)
 #undef TALLY__ERR_NAME
     }
     return "TALLY_EUNKNOWN";
+}
+
+void tally_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+int tally_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
 }

@@ -46,4 +46,13 @@ const char *tally_errname(int err);
 
 #define TALLY_WUR __attribute__((warn_unused_result))
 
+#include <stddef.h>
+/* The reason of a failure for a caller's (err, errlen) buffer: format it
+ * there if err is non-NULL and errlen > 0 (truncated to fit). tally_fail
+ * also returns rc, for `return tally_fail(err, errlen, TALLY_EX, ...)`. */
+void tally_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int tally_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 #endif
