@@ -301,16 +301,10 @@ static void m_empty_list(void *ctx, struct rpc_req *req, const cJSON *params)
     rpc_reply_result(req, cJSON_CreateArray());
 }
 
-/* Account queries serve the latest committed state only. */
-static int account_param(struct node *n, struct rpc_req *req, const cJSON *params, uint8_t addr[20],
-                         struct account *acc)
+int latest_only(struct node *n, struct rpc_req *req, const cJSON *tag)
 {
     uint64_t h;
-    if (param_bytes(params, 0, addr, 20)) {
-        bad_params(req, "expected [address, block]: address must be 0x + 40 hex digits");
-        return -1;
-    }
-    if (block_tag(n, param(params, 1), &h)) {
+    if (block_tag(n, tag, &h)) {
         bad_params(req, "invalid block tag: use \"latest\", \"pending\" or a 0x height");
         return -1;
     }
@@ -319,6 +313,18 @@ static int account_param(struct node *n, struct rpc_req *req, const cJSON *param
                         "historical state is not available: only the latest block is served", NULL);
         return -1;
     }
+    return 0;
+}
+
+/* Account queries serve the latest committed state only. */
+static int account_param(struct node *n, struct rpc_req *req, const cJSON *params, uint8_t addr[20],
+                         struct account *acc)
+{
+    if (param_bytes(params, 0, addr, 20)) {
+        bad_params(req, "expected [address, block]: address must be 0x + 40 hex digits");
+        return -1;
+    }
+    if (latest_only(n, req, param(params, 1))) return -1;
     int rc = state_get_committed(ledger_state(n->ledger), acc, addr);
     if (rc) {
         rpc_reply_error(req, RPC_INTERNAL_ERROR, tally_strerror(rc), NULL);

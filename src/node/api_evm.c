@@ -93,22 +93,6 @@ static int hex_u256(u256 *out, const char *s)
     return strncmp(s, "0x", 2) && strncmp(s, "0X", 2) ? TALLY_EDECODE : u256_parse(out, s);
 }
 
-/* The committed state only: historical state is not kept. */
-static int latest_only(struct node *n, struct rpc_req *req, const cJSON *tag)
-{
-    uint64_t h;
-    if (block_tag(n, tag, &h)) {
-        bad_params(req, "invalid block tag: use \"latest\", \"pending\" or a 0x height");
-        return -1;
-    }
-    if (h != ledger_height(n->ledger)) {
-        rpc_reply_error(req, RPC_SERVER_ERROR,
-                        "historical state is not available: only the latest block is served", NULL);
-        return -1;
-    }
-    return 0;
-}
-
 /* Parse {from, to, gas, value, data | input} into c (data malloc()ed into
  * *buf). gasPrice and the fee fields are accepted and ignored: calls are
  * free. -1 after replying. */

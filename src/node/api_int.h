@@ -23,6 +23,11 @@ void bad_params(struct rpc_req *req, const char *msg);
  * latest. -1 on a malformed tag. */
 int block_tag(struct node *n, const cJSON *tag, uint64_t *height);
 
+/* Only the committed head's state is kept: 0 if tag names it (or is
+ * absent); else answers req (bad tag, or historical state refused) and
+ * returns -1. */
+int latest_only(struct node *n, struct rpc_req *req, const cJSON *tag);
+
 /* The header fields of block b as eth_getBlockByNumber shows them (no
  * size, transactions or uncles), with bloom as its logs bloom. */
 cJSON *header_json(const struct block *b, const uint8_t bloom[256]);
