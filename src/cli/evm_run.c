@@ -57,24 +57,7 @@ static const char *jstr(const cJSON *o, const char *k)
 /* Hex bytes (optional 0x) into a malloc()ed buffer; NULL s is empty. */
 static int parse_bytes(uint8_t **out, size_t *len, const char *s)
 {
-    *out = NULL;
-    *len = 0;
-    if (!s) return 0;
-    size_t n = strlen(s);
-    if (n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-        s += 2;
-        n -= 2;
-    }
-    if (!n) return 0;
-    uint8_t *b = malloc(n / 2 + 1);
-    if (!b) return TALLY_ENOMEM;
-    int rc = hex_decode(b, n / 2 + 1, len, s, n);
-    if (rc) {
-        free(b);
-        return rc;
-    }
-    *out = b;
-    return 0;
+    return hex_decode_alloc(out, len, s ? s : "");
 }
 
 static int parse_addr(struct evm_address *a, const char *s)

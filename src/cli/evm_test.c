@@ -67,26 +67,13 @@ static int jb32(struct evm_bytes32 *b, const char *s)
     return 0;
 }
 
-/* Hex bytes into a malloc()ed buffer (NULL for none). */
+/* Hex bytes into a malloc()ed buffer (NULL for none); -1 if s is missing or
+ * malformed. */
 static int jbytes(uint8_t **out, size_t *len, const char *s)
 {
     *out = NULL;
     *len = 0;
-    if (!s) return -1;
-    size_t n = strlen(s);
-    if (n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-        s += 2;
-        n -= 2;
-    }
-    if (!n) return 0;
-    uint8_t *b = malloc(n / 2 + 1);
-    if (!b) return -1;
-    if (hex_decode(b, n / 2 + 1, len, s, n)) {
-        free(b);
-        return -1;
-    }
-    *out = b;
-    return 0;
+    return s && !hex_decode_alloc(out, len, s) ? 0 : -1;
 }
 
 /* ---- the world from `pre` ---- */

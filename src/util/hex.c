@@ -1,4 +1,5 @@
 #include "util/hex.h"
+#include <stdlib.h>
 #include <string.h>
 
 static const char hexdig[] = "0123456789abcdef";
@@ -36,6 +37,28 @@ int hex_decode(uint8_t *out, size_t cap, size_t *outlen, const char *in, size_t 
         out[i] = (uint8_t)(hi << 4 | lo);
     }
     *outlen = len / 2;
+    return 0;
+}
+
+int hex_decode_alloc(uint8_t **out, size_t *len, const char *in)
+{
+    size_t n = strlen(in);
+    *out = NULL;
+    *len = 0;
+    if (n >= 2 && in[0] == '0' && (in[1] == 'x' || in[1] == 'X')) {
+        in += 2;
+        n -= 2;
+    }
+    if (!n) return 0;
+    uint8_t *b = malloc(n / 2 + 1);
+    if (!b) return TALLY_ENOMEM;
+    int rc = hex_decode(b, n / 2 + 1, len, in, n);
+    if (rc) {
+        free(b);
+        *len = 0;
+        return rc;
+    }
+    *out = b;
     return 0;
 }
 

@@ -13,6 +13,11 @@ void hex_encode(char *out, const uint8_t *in, size_t len);
  * (odd length, non-hex digit), TALLY_ETOOBIG (more than cap bytes). */
 TALLY_WUR int hex_decode(uint8_t *out, size_t cap, size_t *outlen, const char *in, size_t len);
 
+/* Decode the NUL-terminated hex string in (optional "0x") into a new
+ * malloc()ed buffer *out of *len bytes; empty input gives NULL and 0.
+ * Errors: TALLY_EDECODE (odd length, non-hex digit), TALLY_ENOMEM. */
+TALLY_WUR int hex_decode_alloc(uint8_t **out, size_t *len, const char *in);
+
 /* Decode exactly n bytes from a 0x-prefixed string of 2n digits.
  * Errors: TALLY_EDECODE. */
 TALLY_WUR int hex_decode_fixed(uint8_t *out, size_t n, const char *in);

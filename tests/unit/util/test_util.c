@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
 #include <string.h>
 #include "util/buf.h"
 #include "util/err.h"
@@ -28,6 +29,23 @@ static void test_hex(void **st)
     assert_int_equal(hex_decode(out, 4, &n, "0xabc", 5), TALLY_EDECODE);
     assert_int_equal(hex_decode(out, 4, &n, "0xzz", 4), TALLY_EDECODE);
     assert_int_equal(hex_decode(out, 1, &n, "0xabcd", 6), TALLY_ETOOBIG);
+    uint8_t *b;
+    assert_int_equal(hex_decode_alloc(&b, &n, "0xC0ffee"), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(b[2], 0xee);
+    free(b);
+    assert_int_equal(hex_decode_alloc(&b, &n, "beef"), 0);
+    assert_int_equal(n, 2);
+    free(b);
+    assert_int_equal(hex_decode_alloc(&b, &n, "0x"), 0);
+    assert_null(b);
+    assert_int_equal(n, 0);
+    assert_int_equal(hex_decode_alloc(&b, &n, ""), 0);
+    assert_null(b);
+    assert_int_equal(hex_decode_alloc(&b, &n, "0xabc"), TALLY_EDECODE);
+    assert_null(b);
+    assert_int_equal(hex_decode_alloc(&b, &n, "0xzz"), TALLY_EDECODE);
+    assert_null(b);
     uint64_t q;
     assert_int_equal(hex_quantity_u64(&q, "0x1a"), 0);
     assert_int_equal(q, 26);
