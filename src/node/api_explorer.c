@@ -102,6 +102,24 @@ static cJSON *summary_json(const struct block_header *h, const uint8_t hash[32],
     return o;
 }
 
+/* Header, hash and transaction count of the block at height: from the
+ * node's recent blocks, else the stored block without decoding its body. */
+static int block_head(struct node *n, struct store_txn *t, uint64_t height,
+                      struct block_header *hdr, uint8_t hash[32], size_t *ntx)
+{
+    const struct recent_block *r = &n->recent[height % NODE_RECENT_BLOCKS];
+    if (r->b && r->b->h.height == height) {
+        *hdr = r->b->h;
+        memcpy(hash, r->b->hash, 32);
+        *ntx = r->b->ntx;
+        return 0;
+    }
+    const uint8_t *p;
+    size_t len;
+    int rc = chainstore_block_raw(t, &p, &len, height);
+    return rc ? rc : block_decode_header(p, len, hdr, hash, ntx);
+}
+
 static void m_tally_blocks(void *ctx, struct rpc_req *req, const cJSON *params)
 {
     struct node *n = ctx;
@@ -116,18 +134,10 @@ static void m_tally_blocks(void *ctx, struct rpc_req *req, const cJSON *params)
     int rc = store_txn_begin(n->store, &t, 0);
     cJSON *arr = cJSON_CreateArray();
     for (uint64_t h = before; !rc && h > 0 && count > 0; count--) {
-        h--;
-        const struct recent_block *r = &n->recent[h % NODE_RECENT_BLOCKS];
-        if (r->b && r->b->h.height == h) {
-            cJSON_AddItemToArray(arr, summary_json(&r->b->h, r->b->hash, r->b->ntx));
-            continue;
-        }
-        const uint8_t *p;
-        size_t len, ntx;
         struct block_header hdr;
         uint8_t hash[32];
-        if (!(rc = chainstore_block_raw(t, &p, &len, h)) &&
-            !(rc = block_decode_header(p, len, &hdr, hash, &ntx)))
+        size_t ntx;
+        if (!(rc = block_head(n, t, --h, &hdr, hash, &ntx)))
             cJSON_AddItemToArray(arr, summary_json(&hdr, hash, ntx));
     }
     if (t) store_txn_abort(t);
@@ -242,22 +252,6 @@ static void m_tally_block_txs(void *ctx, struct rpc_req *req, const cJSON *param
     rpc_reply_result(req, o);
 }
 
-/* Number of transactions of the block at height, without decoding them. */
-static int block_ntx(struct node *n, struct store_txn *t, uint64_t h, size_t *ntx)
-{
-    const struct recent_block *r = &n->recent[h % NODE_RECENT_BLOCKS];
-    if (r->b && r->b->h.height == h) {
-        *ntx = r->b->ntx;
-        return 0;
-    }
-    const uint8_t *p;
-    size_t len;
-    struct block_header hdr;
-    uint8_t hash[32];
-    int rc = chainstore_block_raw(t, &p, &len, h);
-    return rc ? rc : block_decode_header(p, len, &hdr, hash, ntx);
-}
-
 /* tally_accountTxs(address, {before, limit}): a bounded scan backwards from
  * before - 1 (default: the head) through at most ACCOUNT_SCAN_MAX blocks and
  * ACCOUNT_SCAN_TXS transactions (at least one block); the answer says which
@@ -284,8 +278,10 @@ static void m_tally_account_txs(void *ctx, struct rpc_req *req, const cJSON *par
      * ACCOUNT_BLOCK_MAX more), so that the next call can start below it */
     while (!rc && h > 0 && scanned < ACCOUNT_SCAN_MAX &&
            (uint64_t)cJSON_GetArraySize(arr) < limit) {
+        struct block_header hdr;
+        uint8_t hash[32];
         size_t ntx;
-        if ((rc = block_ntx(n, t, h - 1, &ntx))) break;
+        if ((rc = block_head(n, t, h - 1, &hdr, hash, &ntx))) break;
         if (scanned > 0 && decoded + ntx > ACCOUNT_SCAN_TXS) break;
         h--;
         scanned++;
