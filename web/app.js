@@ -336,18 +336,11 @@
   }
 
   /** Fills store.blocks with the last TPS_WINDOW_MS of blocks (tally_blocks,
-   * pages of 1000 going back), or the last few blocks with eth_getBlockByNumber
-   * if the node lacks tally_blocks. */
+   * pages of 1000 going back). */
   async function backfill() {
     let before;
     for (let page = 0; page < BACKFILL_PAGES; page++) {
-      let list;
-      try {
-        list = await rpc('tally_blocks', before == null ? [BACKFILL_PAGE] : [BACKFILL_PAGE, before]);
-      } catch (e) {
-        if (e instanceof RpcError && page === 0) return backfillSlow();
-        throw e;
-      }
+      const list = await rpc('tally_blocks', before == null ? [BACKFILL_PAGE] : [BACKFILL_PAGE, before]);
       if (!Array.isArray(list) || !list.length) break;
       const got = list.map(summary);
       addBlocks(got);
@@ -356,17 +349,6 @@
       if (oldest.timestampMs < store.head.timestampMs - TPS_WINDOW_MS) break;
       before = oldest.number;
     }
-    store.backfilled = true;
-  }
-
-  async function backfillSlow() {
-    const head = num(await rpc('eth_blockNumber'));
-    const calls = [];
-    for (let n = head; n >= 0 && n > head - LATEST_BLOCKS; n--) {
-      calls.push(['eth_getBlockByNumber', ['0x' + n.toString(16), false]]);
-    }
-    const blocks = await rpcBatch(calls);
-    addBlocks(blocks.filter((b) => b && !isErr(b)).map(summary));
     store.backfilled = true;
   }
 
@@ -948,18 +930,10 @@
     }
   }
 
-  /** The node table; falls back to tally_validators + tally_consensus if the
-   * node lacks tally_nodes (then heights are unknown). */
+  /** The node table from tally_nodes (nodes null: the call failed, err says why). */
   function drawNodes(el, nodes, err) {
-    let rows = nodes;
-    let note = null;
-    if (!rows) {
-      const c = store.consensus;
-      rows = (store.validators || []).map((x) => ({ ...x, connected: x.self ? true : null,
-        height: x.self ? headHeight() : null, view: x.self && c ? c.view : null,
-        leader: c ? c.leaderIndex === x.index : false }));
-      note = `Per-node heights unavailable${err && err.message ? ` (${err.message})` : ''}.`;
-    }
+    const rows = nodes || [];
+    const note = nodes ? null : `Node table unavailable${err && err.message ? ` (${err.message})` : ''}.`;
     const cols = [['#', 'num'], ['Name'], ['ID'], ['Address'], ['Height', 'num'], ['View', 'num'],
       ['Role'], ['Connection']];
     const body = rows.map((n) => [
@@ -1125,32 +1099,26 @@
       return card('Commit certificate', h('p', { class: 'muted', testid: 'certificate-none' },
         'The genesis block has no commit certificate.'), { testid: 'certificate' });
     }
-    const signers = Array.isArray(block.commitSigners) ? block.commitSigners.map(Number) : null;
+    const signers = block.commitSigners.map(Number);
     const vals = store.validators || [];
     const total = vals.length || (store.consensus && store.consensus.validators) || null;
     const quorum = store.consensus ? store.consensus.quorum
       : total ? total - Math.floor((total - 1) / 3) : null;
-    let summaryLine;
-    let list = null;
-    if (!signers) {
-      summaryLine = h('p', { class: 'muted' }, 'This node does not report the certificate\u2019s signers.');
-    } else {
-      const ok = quorum == null || signers.length >= quorum;
-      summaryLine = h('p', { class: 'cert-summary', testid: 'certificate-summary' },
-        badge(ok ? 'ok' : 'fail', ok ? '✓ committed' : '✗ below quorum'), ' ',
-        h('strong', null, `${signers.length} of ${total ?? '?'}`), ' validators signed',
-        quorum != null ? ` (quorum ${quorum})` : '');
-      const known = vals.length ? vals : signers.map((i) => ({ index: i, name: `validator ${i}` }));
-      list = h('ul', { class: 'signers', testid: 'signers' }, known.map((x) => {
-        const signed = signers.includes(Number(x.index));
-        return h('li', { class: signed ? 'signed' : 'unsigned', testid: 'signer',
-          data: { signed, index: x.index } },
-        h('span', { class: 'check', 'aria-label': signed ? 'signed' : 'not signed' }, signed ? '✓' : '–'),
-        h('span', { class: 'strong' }, x.name ?? `#${x.index}`),
-        x.address && addrLink(x.address, false, false),
-        h('span', { class: 'muted small' }, signed ? 'signed' : 'not in certificate'));
-      }));
-    }
+    const ok = quorum == null || signers.length >= quorum;
+    const summaryLine = h('p', { class: 'cert-summary', testid: 'certificate-summary' },
+      badge(ok ? 'ok' : 'fail', ok ? '✓ committed' : '✗ below quorum'), ' ',
+      h('strong', null, `${signers.length} of ${total ?? '?'}`), ' validators signed',
+      quorum != null ? ` (quorum ${quorum})` : '');
+    const known = vals.length ? vals : signers.map((i) => ({ index: i, name: `validator ${i}` }));
+    const list = h('ul', { class: 'signers', testid: 'signers' }, known.map((x) => {
+      const signed = signers.includes(Number(x.index));
+      return h('li', { class: signed ? 'signed' : 'unsigned', testid: 'signer',
+        data: { signed, index: x.index } },
+      h('span', { class: 'check', 'aria-label': signed ? 'signed' : 'not signed' }, signed ? '✓' : '–'),
+      h('span', { class: 'strong' }, x.name ?? `#${x.index}`),
+      x.address && addrLink(x.address, false, false),
+      h('span', { class: 'muted small' }, signed ? 'signed' : 'not in certificate'));
+    }));
     return card('Commit certificate', [summaryLine, list,
       h('details', { class: 'raw' }, h('summary', null, `Raw certificate (${fmtInt(hexBytes(cert))} bytes)`),
         hexBox(cert, 'certificate-raw'))], { testid: 'certificate' });
